@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// vfiopin/scenario/ast.hpp: the parsed form of a scenario script.
+//
+// Theory of operation. A scenario (docs: scenario-format.md) is a list of operations on
+// one VFIO type1 container. The parser (parser.hpp) turns each non-blank line into one
+// `statement`: the operation itself as a plain struct (one struct per row of the format's
+// operation table, all held in the `operation` variant), plus what is needed to print and
+// check it again:
+//   - `line`, the 1-based source line, for diagnostics and --check mismatches;
+//   - `text`, the canonical text: the operation's tokens joined by single spaces, without
+//     comment or expectation (what --echo prints before " => ");
+//   - `expected`, the text after "=>" (tokens joined by single spaces), if the line has one.
+// Numbers are kept as std::uint64_t exactly as written (suffixes applied); nothing is
+// aligned, rounded or range-checked here beyond what the format refuses at parse time, so
+// a backend sees the same values the kernel would be handed. Region names stay strings:
+// the runner (runner.hpp) resolves them to the region's declaration and state.
+#ifndef VFIOPIN_SCENARIO_AST_HPP
+#define VFIOPIN_SCENARIO_AST_HPP
+
+#include <vfiopin/types/prot.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace vfiopin::scenario {
+
+/// PROT of `map` and `pin`. Values equal VFIO_DMA_MAP_FLAG_READ/WRITE (and vfiopin::prot).
+enum class prot : std::uint8_t { none = 0, r = 1, w = 2, rw = 3 };
+
+/// The container type of `container` (VFIO_TYPE1_IOMMU or VFIO_TYPE1v2_IOMMU).
+enum class container_type : std::uint8_t { type1v2, type1 };
+
+/// KIND of `mem`.
+enum class mem_kind : std::uint8_t {
+  anon,     ///< private anonymous memory
+  memfd,    ///< shared memfd memory
+  hugetlb,  ///< 2 MiB hugetlb pages
+  bar,      ///< BAR0 of test device 0 (VM_PFNMAP, no struct pages)
+  hole,     ///< an address range with nothing mapped
+};
+
+// ---- one struct per operation of the format's table ------------------------------------
+
+struct op_container { container_type type = container_type::type1v2; };
+struct op_entry_limit { std::uint64_t limit = 0; };
+struct op_memlock { std::uint64_t bytes = 0; };
+struct op_attach { std::uint64_t group = 0; };  ///< group is 0 or 1
+struct op_detach { std::uint64_t group = 0; };  ///< group is 0 or 1
+struct op_mem {
+  std::string name;
+  mem_kind kind = mem_kind::anon;
+  std::uint64_t size = 0;
+  bool read_only = false;
+};
+struct op_fill { std::string name; std::uint64_t seed = 0; };
+struct op_map {
+  std::uint64_t iova = 0;
+  std::string name;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  scenario::prot prot = scenario::prot::rw;
+};
+struct op_map_vaddr {
+  std::uint64_t iova = 0;
+  std::string name;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+};
+struct op_unmap { std::uint64_t iova = 0; std::uint64_t size = 0; };
+struct op_unmap_all {};
+struct op_unmap_vaddr { std::uint64_t iova = 0; std::uint64_t size = 0; };
+struct op_unmap_dirty { std::uint64_t iova = 0; std::uint64_t size = 0; };
+struct op_info {};
+struct op_locked {};
+struct op_dirty_start {};
+struct op_dirty_stop {};
+struct op_dirty_get { std::uint64_t iova = 0; std::uint64_t size = 0; };
+/// LEN is 1..2048 and IOVA+LEN <= dma_limit (checked by the parser).
+struct op_dma_read {
+  std::uint64_t group = 0;
+  std::uint64_t iova = 0;
+  std::uint64_t length = 0;
+  std::string name;
+  std::uint64_t offset = 0;
+};
+struct op_dma_write {
+  std::uint64_t group = 0;
+  std::uint64_t iova = 0;
+  std::uint64_t length = 0;
+  std::uint64_t seed = 0;
+};
+struct op_check {
+  std::string name;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::uint64_t seed = 0;
+};
+struct op_emulated { std::uint64_t device = 0; };
+struct op_pin {
+  std::uint64_t device = 0;
+  std::uint64_t iova = 0;
+  std::uint64_t npages = 0;
+  scenario::prot prot = scenario::prot::rw;
+};
+struct op_unpin {
+  std::uint64_t device = 0;
+  std::uint64_t iova = 0;
+  std::uint64_t npages = 0;
+};
+
+/// Any one operation.
+using operation =
+    std::variant<op_container, op_entry_limit, op_memlock, op_attach, op_detach, op_mem,
+                 op_fill, op_map, op_map_vaddr, op_unmap, op_unmap_all, op_unmap_vaddr,
+                 op_unmap_dirty, op_info, op_locked, op_dirty_start, op_dirty_stop,
+                 op_dirty_get, op_dma_read, op_dma_write, op_check, op_emulated, op_pin,
+                 op_unpin>;
+
+/// One operation line of a script.
+struct statement {
+  std::size_t line = 0;                 ///< 1-based line number in the file
+  std::string text;                     ///< canonical text (tokens joined by one space)
+  std::optional<std::string> expected;  ///< text after "=>", tokens joined by one space
+  scenario::operation op;
+};
+
+/// A parsed script: the statements of one file, in order.
+struct script {
+  std::string file_name;
+  std::vector<statement> statements;
+};
+
+// ---- limits the format fixes ------------------------------------------------------------
+
+inline constexpr std::uint64_t max_group = 1;             ///< test groups are 0 and 1
+inline constexpr std::uint64_t max_dma_length = 2048;     ///< DMA LEN is 1..2048
+inline constexpr std::uint64_t dma_limit = 0x10000000;    ///< edu: 28-bit DMA mask
+inline constexpr std::uint64_t fill_modulus = 251;        ///< fill pattern period
+inline constexpr std::uint64_t bitmap_page_size = 4096;   ///< dirty bitmap granule
+
+/// The byte `fill NAME SEED` writes at offset i: ((i * 31 + SEED) mod 251) + 1, never 0.
+[[nodiscard]] constexpr std::uint8_t fill_byte(std::uint64_t i, std::uint64_t seed) noexcept {
+  // (i*31 + seed) mod 251 computed without overflow: reduce each term first.
+  const std::uint64_t v = ((i % fill_modulus) * 31 + seed % fill_modulus) % fill_modulus;
+  return static_cast<std::uint8_t>(v + 1);
+}
+
+/// The seed that `check` needs at offset `offset` of a region filled with `seed`.
+[[nodiscard]] constexpr std::uint64_t seed_at(std::uint64_t seed, std::uint64_t offset) noexcept {
+  return ((offset % fill_modulus) * 31 + seed % fill_modulus) % fill_modulus;
+}
+
+// ---- spellings --------------------------------------------------------------------------
+
+[[nodiscard]] constexpr std::string_view to_string(prot p) noexcept {
+  switch (p) {
+    case prot::none: return "none";
+    case prot::r: return "r";
+    case prot::w: return "w";
+    case prot::rw: return "rw";
+  }
+  return "?";
+}
+
+[[nodiscard]] constexpr std::string_view to_string(container_type t) noexcept {
+  return t == container_type::type1 ? "type1" : "type1v2";
+}
+
+[[nodiscard]] constexpr std::string_view to_string(mem_kind k) noexcept {
+  switch (k) {
+    case mem_kind::anon: return "anon";
+    case mem_kind::memfd: return "memfd";
+    case mem_kind::hugetlb: return "hugetlb";
+    case mem_kind::bar: return "bar";
+    case mem_kind::hole: return "hole";
+  }
+  return "?";
+}
+
+/// The library's prot flag set for a scenario PROT (same numeric values).
+[[nodiscard]] constexpr vfiopin::prot to_library_prot(prot p) noexcept {
+  return static_cast<vfiopin::prot>(static_cast<std::uint8_t>(p));
+}
+
+/// The operation keyword a statement starts with ("map", "dirty get", ...).
+[[nodiscard]] inline std::string_view keyword(const operation& op) noexcept {
+  static constexpr std::string_view names[] = {
+      "container", "entry-limit", "memlock",     "attach",      "detach",      "mem",
+      "fill",      "map",         "map-vaddr",   "unmap",       "unmap-all",   "unmap-vaddr",
+      "unmap-dirty", "info",      "locked",      "dirty start", "dirty stop",  "dirty get",
+      "dma-read",  "dma-write",   "check",       "emulated",    "pin",         "unpin"};
+  static_assert(std::size(names) == std::variant_size_v<operation>);
+  const std::size_t i = op.index();
+  return i < std::size(names) ? names[i] : std::string_view("?");
+}
+
+}  // namespace vfiopin::scenario
+
+#endif  // VFIOPIN_SCENARIO_AST_HPP
