@@ -40,9 +40,10 @@ configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/vfiopinConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/vfiopinConfig.cmake"
   INSTALL_DESTINATION "${VFIOPIN_INSTALL_CMAKEDIR}")
+# Before 1.0 a minor release may break the API, so only the same 0.y matches a request.
 write_basic_package_version_file(
   "${PROJECT_BINARY_DIR}/vfiopinConfigVersion.cmake"
-  COMPATIBILITY SameMajorVersion
+  COMPATIBILITY SameMinorVersion
   ARCH_INDEPENDENT)
 install(FILES
     "${PROJECT_BINARY_DIR}/vfiopinConfig.cmake"
