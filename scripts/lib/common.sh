@@ -21,8 +21,15 @@ preset_dir() {
   echo "$VFIOPIN_ROOT/build/$1"
 }
 
-# preset_configure_build PRESET [TARGET...]: configure, then build (all, or just TARGETs).
-preset_configure_build() {
+# preset_configure PRESET [CMAKE ARGS...]: configure the preset's build tree.
+preset_configure() {
+  local preset=$1
+  shift
+  (cd "$VFIOPIN_ROOT" && cmake --preset "$preset" "$@")
+}
+
+# preset_build PRESET [TARGET...]: build all, or just the TARGETs.
+preset_build() {
   local preset=$1
   shift
   local targets=()
@@ -30,8 +37,12 @@ preset_configure_build() {
   for target in "$@"; do
     targets+=(--target "$target")
   done
-  (cd "$VFIOPIN_ROOT" && cmake --preset "$preset") &&
-    (cd "$VFIOPIN_ROOT" && cmake --build --preset "$preset" --parallel "$VFIOPIN_JOBS" "${targets[@]}")
+  (cd "$VFIOPIN_ROOT" && cmake --build --preset "$preset" --parallel "$VFIOPIN_JOBS" "${targets[@]}")
+}
+
+# preset_configure_build PRESET [TARGET...]: configure, then build (all, or just TARGETs).
+preset_configure_build() {
+  preset_configure "$1" && preset_build "$@"
 }
 
 # fuzz_manifest_load PRESET: fills FUZZ_NAMES, FUZZ_EXES, FUZZ_CORPORA and FUZZ_DICTS (one
@@ -91,22 +102,31 @@ count_files() {
   fi
 }
 
-# libfuzzer_stats LOG: the last status line of a libFuzzer log, plain or -fork mode, as
-# "execs exec_per_s cov ft corpus" ("- - - - -" before the first one).
+# libfuzzer_stats LOG...: the last status line of each libFuzzer log (plain, -jobs worker
+# or -fork parent), as "execs exec_per_s cov ft corpus": execs and exec/s summed over the
+# logs, the others their maximum ("- - - - -" before the first status line).
 libfuzzer_stats() {
   awk '
     /^#[0-9]+/ {
-      execs = substr($1, 2); sub(/:$/, "", execs)
+      n = substr($1, 2); sub(/:$/, "", n)
+      execs[FILENAME] = n
       for (i = 2; i < NF; i++) {
-        if ($i == "cov:") cov = $(i + 1)
-        else if ($i == "ft:") ft = $(i + 1)
-        else if ($i == "corp:") { corp = $(i + 1); sub(/\/.*/, "", corp) }
-        else if ($i == "exec/s:") eps = $(i + 1)
+        if ($i == "cov:") cov[FILENAME] = $(i + 1)
+        else if ($i == "ft:") ft[FILENAME] = $(i + 1)
+        else if ($i == "corp:") { c = $(i + 1); sub(/\/.*/, "", c); corp[FILENAME] = c }
+        else if ($i == "exec/s:") eps[FILENAME] = $(i + 1)
       }
-      seen = 1
     }
     END {
-      if (seen) printf "%s %s %s %s %s\n", execs, eps, cov, ft, corp
+      seen = 0
+      for (f in execs) {
+        seen = 1
+        total += execs[f]; rate += eps[f]
+        if (cov[f] + 0 > max_cov) max_cov = cov[f] + 0
+        if (ft[f] + 0 > max_ft) max_ft = ft[f] + 0
+        if (corp[f] + 0 > max_corp) max_corp = corp[f] + 0
+      }
+      if (seen) printf "%.0f %.0f %d %d %d\n", total, rate, max_cov, max_ft, max_corp
       else print "- - - - -"
-    }' "$1" 2>/dev/null || echo "- - - - -"
+    }' "$@" 2>/dev/null || echo "- - - - -"
 }

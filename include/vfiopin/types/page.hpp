@@ -69,10 +69,7 @@ template <class Tag, class D>
     basic_point<Tag, D> p, std::uint64_t alignment) noexcept {
   detail::expect_pow2(alignment);
   const std::uint64_t mask = alignment - 1;
-  if (p.value() > ~std::uint64_t{0} - mask) {
-    if ((p.value() & mask) == 0) return p;
-    return std::nullopt;
-  }
+  if (p.value() > ~mask) return std::nullopt;  // ~mask is the largest aligned value
   return basic_point<Tag, D>((p.value() + mask) & ~mask);
 }
 template <class U>
@@ -80,10 +77,7 @@ template <class U>
                                                                std::uint64_t alignment) noexcept {
   detail::expect_pow2(alignment);
   const std::uint64_t mask = alignment - 1;
-  if (c.value() > ~std::uint64_t{0} - mask) {
-    if ((c.value() & mask) == 0) return c;
-    return std::nullopt;
-  }
+  if (c.value() > ~mask) return std::nullopt;
   return basic_count<U>((c.value() + mask) & ~mask);
 }
 
