@@ -9,12 +9,16 @@
 // its target; the rest of the tool (parsing, skip propagation, --echo, --check, exit
 // status) is backend-independent and lives in include/vfiopin/scenario/.
 //
-// Today no backend is built, so both known names answer with an error and the tool exits 2:
-// the mock and the real VFIO backend are being written separately, and a stand-in that
-// printed made-up results would defeat the purpose of a differential test.
+// The mock backend (mock_target.hpp: mock::type1 over mock::process) takes the --kernel
+// profile by name (mock::profile_by_name: "debian-6.1", "linux-6.1.31", "upstream-2025").
+// The real VFIO backend is not built yet and answers with an error (exit 2): a stand-in
+// that printed made-up results would defeat the purpose of a differential test.
 #ifndef VFIOPIN_TOOLS_REPLAY_TARGETS_HPP
 #define VFIOPIN_TOOLS_REPLAY_TARGETS_HPP
 
+#include "mock_target.hpp"
+
+#include <vfiopin/mock/profile.hpp>
 #include <vfiopin/scenario/target.hpp>
 
 #include <array>
@@ -44,9 +48,16 @@ struct made_target {
 /// Builds the backend `backend` for kernel profile `kernel_profile` ("" = the default).
 [[nodiscard]] inline made_target make_target(std::string_view backend,
                                              std::string_view kernel_profile) {
-  static_cast<void>(kernel_profile);  // used by the mock once it exists
   if (!is_backend_name(backend)) {
     return {nullptr, "unknown backend '" + std::string(backend) + "' (expected mock or vfio)"};
+  }
+  if (backend == "mock") {
+    const auto profile = mock::profile_by_name(kernel_profile);
+    if (!profile) {
+      return {nullptr, "unknown kernel profile '" + std::string(kernel_profile) +
+                           "' (expected debian-6.1, linux-6.1.31 or upstream-2025)"};
+    }
+    return {std::make_unique<mock_target>(*profile), {}};
   }
   return {nullptr, "backend '" + std::string(backend) + "' is not built yet"};
 }

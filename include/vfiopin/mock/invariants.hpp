@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// vfiopin/mock/invariants.hpp: check_invariants(), the mock type1 container's self-check.
+//
+// Theory of operation. check_invariants(t) evaluates, under the container lock, the
+// properties of spec §9 that a type1 model must keep, and returns one line per violation
+// (empty: all hold). Tests call it after every step; the fuzzers after every operation.
+// Numbers refer to spec §9.
+//   1  dmas are disjoint and ordered (closed intervals, so a dma may end at 2^64-1)
+//   2  every dma has size > 0 and 4 KiB-aligned iova, vaddr and size
+//   3  |D| + dma_avail == dma_entry_limit sampled at open
+//   4  with a non-empty IOVA list, each dma lies inside one list node; the list is sorted
+//      and disjoint
+//   5  pin records lie in their dma (or in the page before it: vfio_find_dma(iova,
+//      PAGE_SIZE) matches an unaligned key just below a dma) and have refcount >= 1
+//   13 pin conservation against the process: for every frame, GUP pins held by the model
+//      = records (non-rsvd) + mapped dma pages (once per page, whatever the number of
+//      domains); reserved and MMIO frames hold none; the totals match exactly
+//   14 accounting: Σ dma.locked_vm + residual == what the model charged the process, and
+//      per dma: mapped -> non-rsvd mapped pages, unmapped -> non-rsvd records (dmas whose
+//      records have unaligned keys are exempt: the kernel's counting then differs, H1b)
+//   16 every iommu_mapped dma is translated page for page identically in every domain,
+//      with the dma's prot; no domain translates anything else; no START/LAST violation
+//   17 every page-table extent has one frame kind (by construction; checked)
+//   20 vaddr_invalid_count == number of invalidated dmas
+//   21 num_non_pinned_groups == real groups without pinned_page_dirty_scope; emulated
+//      groups always have it
+//   22 dirty bits exist only while tracking
+//   -  structure: no domain without groups, no domain of a class twice, pgsize_bitmap is
+//      the AND of the domains' (PAGE_MASK without), no IOMMU state while no driver is set
+// Spec 6, 7 and 8 are properties of operations, checked by the tests around them.
+#ifndef VFIOPIN_MOCK_INVARIANTS_HPP
+#define VFIOPIN_MOCK_INVARIANTS_HPP
+
+#include <vfiopin/mock/type1.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vfiopin::mock {
+
+namespace detail {
+
+template <class Memory>
+void check_structure(const type1_state<Memory>& s, std::vector<std::string>& out) {
+  auto bad = [&](std::string m) { out.push_back(std::move(m)); };
+  if (!s.iommu_set) {
+    if (!s.dmas.empty() || !s.domains.empty() || !s.emulated_groups.empty())
+      bad("state without an IOMMU driver set");
+    return;
+  }
+  if (s.dmas.size() + s.dma_avail != s.dma_limit) bad("3: |D| + dma_avail != dma_entry_limit");
+  std::uint64_t expect_bitmap = ~std::uint64_t{0};
+  std::uint64_t non_pinned = 0;
+  for (std::size_t i = 0; i < s.domains.size(); ++i) {
+    const auto& dom = *s.domains[i];
+    if (dom.groups.empty()) bad("domain without groups");
+    for (std::size_t j = i + 1; j < s.domains.size(); ++j)
+      if (s.domains[j]->class_id() == dom.class_id()) bad("two domains of one class");
+    for (const auto& g : dom.groups) non_pinned += g.pinned_page_dirty_scope ? 0 : 1;
+    expect_bitmap &= dom.config().pgsize_bitmap;
+    for (const auto& v : dom.violations()) bad("domain: " + v);
+  }
+  if (expect_bitmap & ~page_mask) expect_bitmap = (expect_bitmap & page_mask) | page_bytes;
+  if (s.pgsize_bitmap != expect_bitmap) bad("pgsize_bitmap is not the AND of the domains'");
+  for (const auto& g : s.emulated_groups)
+    if (!g.pinned_page_dirty_scope) bad("21: emulated group without pinned_page_dirty_scope");
+  if (non_pinned != s.num_non_pinned_groups) bad("21: num_non_pinned_groups mismatch");
+  for (std::size_t i = 0; i + 1 < s.iova_list.size(); ++i)
+    if (s.iova_list[i].last() >= s.iova_list[i + 1].first()) bad("4: IOVA list not sorted/disjoint");
+}
+
+template <class Memory>
+void check_dmas(const type1_state<Memory>& s, std::vector<std::string>& out) {
+  auto bad = [&](std::string m) { out.push_back(std::move(m)); };
+  std::optional<std::uint64_t> prev_last;
+  std::uint64_t invalid = 0;
+  s.dmas.for_each([&](std::uint64_t first, const dma_record& d) {
+    const std::string at = " (dma at " + std::to_string(first) + ")";
+    if (d.last() < first) bad("2: empty or inverted dma" + at);
+    if (prev_last && *prev_last >= first) bad("1: overlapping dmas" + at);
+    prev_last = d.last();
+    if ((first | d.vaddr() | (d.last() + 1)) & (page_bytes - 1)) bad("2: unaligned dma" + at);
+    if (d.vaddr() + (d.last() - first) < d.vaddr()) bad("2: vaddr range wraps" + at);
+    if (d.vaddr_invalid()) ++invalid;
+    if (!s.iova_list.empty()) {
+      bool inside = false;
+      for (const auto& n : s.iova_list)
+        inside |= first >= n.first().value() && d.last() <= n.last().value();
+      if (!inside) bad("4: dma outside the IOVA list" + at);
+    }
+    if (d.iommu_mapped() != !s.domains.empty()) bad("16: iommu_mapped disagrees with the domains" + at);
+    if (const dma_ext* e = d.ext()) {
+      e->pins.for_each([&](const pin_run_view& v) {
+        if (v.refs == 0) bad("5: record with refcount 0" + at);
+        const std::uint64_t lo = first >= page_bytes - 1 ? first - (page_bytes - 1) : 0;
+        if (v.key < lo || v.last_key() > d.last()) bad("5: record outside its dma" + at);
+      });
+      if (!e->dirty.empty() && !s.dirty_tracking) bad("22: dirty bits while not tracking" + at);
+    }
+  });
+  if (invalid != s.vaddr_invalid_count) bad("20: vaddr_invalid_count mismatch");
+}
+
+template <class Memory>
+void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::string>& out) {
+  auto bad = [&](std::string m) { out.push_back(std::move(m)); };
+  std::map<std::uint64_t, std::uint64_t> expected;  // pfn -> GUP pins the model holds
+  // Page tables: the first domain is the reference; every other must be identical per page.
+  if (!s.domains.empty()) {
+    const iommu_domain& ref = *s.domains.front();
+    std::uint64_t translated = 0;
+    s.dmas.for_each([&](std::uint64_t first, const dma_record& d) {
+      std::uint64_t nonrsvd = 0;
+      for (std::uint64_t at = first;;) {
+        auto run = ref.run_at(at, d.last());
+        if (!run) {
+          bad("16: untranslated page in a mapped dma at " + std::to_string(at));
+          break;
+        }
+        if (run->access != d.access()) bad("16: prot differs from the dma's at " + std::to_string(at));
+        for (std::size_t i = 1; i < s.domains.size(); ++i) {
+          for (std::uint64_t k = 0; k < run->pages; ++k) {
+            auto t = s.domains[i]->translate(at + k * page_bytes);
+            if (!t || t->frame != run->frame + k) {
+              bad("16: domains disagree at " + std::to_string(at + k * page_bytes));
+              break;
+            }
+          }
+        }
+        if (run->kind == frame_kind::page) {
+          nonrsvd += run->pages;
+          for (std::uint64_t k = 0; k < run->pages; ++k) ++expected[run->frame + k];
+        }
+        translated += run->pages;
+        const std::uint64_t run_last = at + (run->pages * page_bytes - 1);
+        if (run_last >= d.last()) break;
+        at = run_last + 1;
+      }
+      if (!d.acct_quirk() && d.locked_vm() != nonrsvd)
+        bad("14: locked_vm of a mapped dma is not its non-rsvd page count at " +
+            std::to_string(first));
+    });
+    for (const auto& dom : s.domains) {
+      std::uint64_t n = 0;
+      dom->for_each([&](std::uint64_t a, std::uint64_t b, std::uint64_t, prot, frame_kind) { n += (b - a) / page_bytes + 1; });
+      if (n != translated) bad("16: a domain translates iovas outside the mapped dmas");
+    }
+  }
+  s.dmas.for_each([&](std::uint64_t first, const dma_record& d) {
+    std::uint64_t nonrsvd_records = 0;
+    if (const dma_ext* e = d.ext())
+      e->pins.for_each([&](const pin_run_view& v) {
+        if (v.kind == frame_kind::page) {
+          nonrsvd_records += v.pages;
+          for (std::uint64_t k = 0; k < v.pages; ++k) ++expected[v.frame + k];
+        }
+      });
+    if (s.domains.empty()) {
+      if (!d.acct_quirk() && d.locked_vm() != nonrsvd_records)
+        bad("14: locked_vm of an unmapped dma is not its non-rsvd record count at " +
+            std::to_string(first));
+    }
+  });
+  if constexpr (requires(pfn f) { s.mem->pincount(f); s.mem->total_pins(); }) {
+    std::uint64_t total = 0;
+    for (const auto& [f, n] : expected) {
+      total += n;
+      if (s.mem->pincount(pfn(f)) < n) bad("13: frame " + std::to_string(f) + " holds fewer pins than the model's");
+    }
+    if (s.mem->total_pins() < total) bad("13: the process holds fewer pins than the model");
+  }
+}
+
+}  // namespace detail
+
+/// Spec §9 invariants of t (empty: all hold). See the header comment.
+template <class Memory>
+[[nodiscard]] std::vector<std::string> check_invariants(const type1<Memory>& t) {
+  return t.with_state([](const detail::type1_state<Memory>& s) {
+    std::vector<std::string> out;
+    detail::check_structure(s, out);
+    detail::check_dmas(s, out);
+    detail::check_domains_and_pins(s, out);
+    return out;
+  });
+}
+
+/// For a process used by exactly one container, invariants 13 and 14 with equality: the
+/// process's pins are exactly the container's, and its locked_vm is exactly
+/// Σ dma.locked_vm + the residual of freed dmas ("13"/"14" lines if not).
+template <class Memory>
+[[nodiscard]] std::vector<std::string> check_exclusive_process(const type1<Memory>& t) {
+  return t.with_state([](const detail::type1_state<Memory>& s) {
+    std::vector<std::string> out;
+    std::uint64_t pins = 0;
+    std::uint64_t charged = s.residual_locked;
+    if (!s.domains.empty()) {
+      s.domains.front()->for_each([&](std::uint64_t a, std::uint64_t b, std::uint64_t, prot, frame_kind k) {
+        if (k == frame_kind::page) pins += (b - a) / page_bytes + 1;
+      });
+    }
+    s.dmas.for_each([&](std::uint64_t, const detail::dma_record& d) {
+      charged += d.locked_vm();
+      if (const auto* e = d.ext())
+        e->pins.for_each([&](const detail::pin_run_view& v) {
+          if (v.kind == frame_kind::page) pins += v.pages;
+        });
+    });
+    if constexpr (requires { s.mem->total_pins(); }) {
+      if (s.mem->total_pins() != pins)
+        out.push_back("13: process pins " + std::to_string(s.mem->total_pins()) +
+                      " != container pins " + std::to_string(pins));
+    }
+    const std::uint64_t mm = page_count(s.mem->locked_vm()).value();
+    if (mm != charged)
+      out.push_back("14: mm locked_vm " + std::to_string(mm) + " != charged " + std::to_string(charged));
+    return out;
+  });
+}
+
+}  // namespace vfiopin::mock
+
+#endif  // VFIOPIN_MOCK_INVARIANTS_HPP

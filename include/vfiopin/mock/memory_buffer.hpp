@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// vfiopin/mock/memory_buffer.hpp: lazily zeroed host memory for the mock's pages and tables.
+//
+// Theory of operation. The mock memory (mock/physmem.hpp, mock/memory_object.hpp) needs
+// real bytes behind every page a consumer or a DMA check touches, and flat per-page tables
+// for regions of up to tens of GiB, without paying for pages nobody touches. Both come
+// from one private anonymous host mapping per object:
+//   mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)
+// The host kernel hands out zero-filled pages on first touch, so an untouched 1 GiB region
+// costs address space only, and a zero table entry means "nothing here yet".
+//
+// host_buffer is the RAII owner of one such mapping: move-only, munmap on destruction. Its
+// address never changes while it lives, which is what lets page handles point straight
+// into it from other threads. allocate() answers an empty optional when the host refuses
+// the mapping; callers turn that into ENOMEM, as the kernel does for a failed mmap.
+//
+// Thread safety: none of its own; the bytes are plain memory.
+#ifndef VFIOPIN_MOCK_MEMORY_BUFFER_HPP
+#define VFIOPIN_MOCK_MEMORY_BUFFER_HPP
+
+#include <vfiopin/config.hpp>
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+namespace vfiopin::mock::detail {
+
+/// One private anonymous host mapping, zero-filled on first touch.
+class host_buffer {
+ public:
+  constexpr host_buffer() noexcept = default;
+
+  /// A mapping of `bytes` bytes (rounded up by the host to its page size), or nothing if
+  /// the host refuses it. bytes == 0 gives an empty buffer.
+  [[nodiscard]] static std::optional<host_buffer> allocate(std::uint64_t bytes) noexcept {
+    if (bytes == 0) return host_buffer();
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return std::nullopt;
+    return host_buffer(static_cast<std::byte*>(p), bytes);
+  }
+
+  host_buffer(host_buffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  host_buffer& operator=(host_buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  host_buffer(const host_buffer&) = delete;
+  host_buffer& operator=(const host_buffer&) = delete;
+  ~host_buffer() { reset(); }
+
+  [[nodiscard]] std::byte* data() const noexcept { return data_; }
+  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+
+  /// The buffer as an array of T (page aligned, so any T's alignment holds); the bytes
+  /// start as zeros, which must be a valid T (integers here).
+  template <class T>
+  [[nodiscard]] T* as() const noexcept {
+    return reinterpret_cast<T*>(data_);
+  }
+
+ private:
+  host_buffer(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
+  void reset() noexcept {
+    if (data_ != nullptr) {
+      const int rc = ::munmap(data_, size_);
+      VFIOPIN_ASSERT(rc == 0, "munmap of a mock memory buffer failed");
+    }
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+  std::byte* data_ = nullptr;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace vfiopin::mock::detail
+
+#endif  // VFIOPIN_MOCK_MEMORY_BUFFER_HPP
