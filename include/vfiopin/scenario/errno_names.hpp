@@ -16,6 +16,8 @@
 #ifndef VFIOPIN_SCENARIO_ERRNO_NAMES_HPP
 #define VFIOPIN_SCENARIO_ERRNO_NAMES_HPP
 
+#include <vfiopin/error.hpp>
+
 #include <array>
 #include <cstddef>
 #include <optional>
@@ -25,27 +27,6 @@
 namespace vfiopin::scenario {
 
 namespace detail {
-// Index = errno number; "" where Linux defines no symbol of its own.
-inline constexpr std::array<std::string_view, 134> errno_symbols{
-    "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
-    "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
-    "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY",
-    "EFBIG", "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK",
-    "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP", "", "ENOMSG", "EIDRM",
-    "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST", "ELNRNG", "EUNATCH", "ENOCSI", "EL2HLT",
-    "EBADE", "EBADR", "EXFULL", "ENOANO", "EBADRQC", "EBADSLT", "", "EBFONT", "ENOSTR",
-    "ENODATA", "ETIME", "ENOSR", "ENONET", "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT",
-    "ECOMM", "EPROTO", "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD",
-    "EREMCHG", "ELIBACC", "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART",
-    "ESTRPIPE", "EUSERS", "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE",
-    "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT",
-    "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH", "ENETRESET",
-    "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN",
-    "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "EALREADY",
-    "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL", "EISNAM", "EREMOTEIO",
-    "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED",
-    "EKEYREVOKED", "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", "EHWPOISON",
-};
 
 struct errno_alias {
   std::string_view symbol;
@@ -56,21 +37,20 @@ inline constexpr std::array<errno_alias, 3> errno_aliases{{
 }  // namespace detail
 
 /// The largest errno number with a symbol.
-inline constexpr int max_errno_symbol = static_cast<int>(detail::errno_symbols.size()) - 1;
+inline constexpr int max_errno_symbol = vfiopin::max_named_errno;
 
 /// The Linux symbol of errno `e` ("EINVAL"); "" when Linux has none. Negated values
 /// (the kernel's -EINVAL) are accepted.
 [[nodiscard]] constexpr std::string_view errno_symbol(int e) noexcept {
   if (e < 0 && e >= -max_errno_symbol) e = -e;
-  if (e <= 0 || e > max_errno_symbol) return {};
-  return detail::errno_symbols[static_cast<std::size_t>(e)];
+  return vfiopin::errno_name(e);
 }
 
 /// The errno number of a Linux symbol, aliases included; nullopt if unknown.
 [[nodiscard]] constexpr std::optional<int> errno_from_symbol(std::string_view symbol) noexcept {
   if (symbol.empty()) return std::nullopt;
-  for (std::size_t i = 1; i < detail::errno_symbols.size(); ++i) {
-    if (detail::errno_symbols[i] == symbol) return static_cast<int>(i);
+  for (int i = 1; i <= max_errno_symbol; ++i) {
+    if (vfiopin::errno_name(i) == symbol) return i;
   }
   for (const auto& alias : detail::errno_aliases) {
     if (alias.symbol == symbol) return alias.number;
