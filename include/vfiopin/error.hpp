@@ -53,6 +53,7 @@ enum class errc : int {
   overflow = EOVERFLOW,            ///< EOVERFLOW: iova+size or vaddr+size wraps (late-2025 kernels).
   not_supported = EOPNOTSUPP,      ///< EOPNOTSUPP: an unsupported flag or mode.
   address_in_use = EADDRINUSE,     ///< EADDRINUSE: an IOVA range is reserved or already allowed.
+  protocol_error = EPROTO,         ///< EPROTO: the kernel's answer is malformed (a bad capability chain).
 
   // Library conditions: no errno of their own. Values above MAX_ERRNO (4095).
   not_page_backed = 0x1001,  ///< Memory without struct pages was asked for a page handle.

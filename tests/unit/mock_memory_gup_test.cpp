@@ -330,3 +330,28 @@ TEST_CASE("a consumer thread uses pinned page bytes while the owner keeps faulti
   p.unpin_frames(run, prot::read_write);
   CHECK(p.quiescent());
 }
+
+TEST_CASE("vaddr_get_pfns: with the 6.2+ unshare a read pin of an untouched anon page gets a page",
+          "[mock][memory][gup][zero-page]") {
+  // Linux 6.2+ ("mm/gup: reliable R/O long-term pinning in COW mappings"): FOLL_LONGTERM read
+  // pins of a private page mapped to the zero page unshare it. Seen on the test bed: Debian
+  // 6.12 charges read-only maps of never-written anonymous memory (zero_page_6_12.vfs).
+  process p;
+  const vaddr va = must_map(p, region_kind::anon, 16_KiB, true);
+  auto run = p.pin_frames(va, 4_pages, prot::read, gup_options{.unshare_zero_page = true});
+  REQUIRE(run.has_value());
+  CHECK(run->kind == frame_kind::page);
+  CHECK(run->first != pfn(mock::physmem::zero_frame));
+  CHECK(p.total_pins() == run->count.value());
+  // The new page now backs the vaddr: a later plain read pin finds it, not the zero page.
+  auto again = p.pin_frames(va, 1_pages, prot::read);
+  REQUIRE(again.has_value());
+  CHECK(again->first == run->first);
+  CHECK(again->kind == frame_kind::page);
+  const auto h = p.page_of(run->first);
+  REQUIRE(h.has_value());
+  CHECK(h->bytes()[0] == std::byte{0});  // zero-filled, like the page it replaced
+  p.unpin_frames(*again, prot::read);
+  p.unpin_frames(*run, prot::read);
+  CHECK(p.total_pins() == 0);
+}

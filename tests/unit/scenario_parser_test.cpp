@@ -5,6 +5,7 @@
 // tests/scenarios parses.
 #include "tests/support/catch.hpp"
 
+#include <vfiopin/mock/profile.hpp>
 #include <vfiopin/scenario/parser.hpp>
 
 #include <cstdint>
@@ -432,6 +433,19 @@ TEST_CASE("every tests/scenarios/*.vfs file parses", "[scenario][parser][files]"
     const bool kernel = text.find("\n# expect-source: kernel\n") != std::string::npos;
     const bool spec = text.find("\n# expect-source: spec-only\n") != std::string::npos;
     CHECK(kernel != spec);
+    // The test bed runs every file that needs no emulated-IOMMU device, so only those may
+    // still rest on the spec alone.
+    const auto req = text.find("\n# requires:");
+    const bool emulated = req != std::string::npos &&
+                          text.substr(req, text.find('\n', req + 1) - req).find("emulated") !=
+                              std::string::npos;
+    if (spec) CHECK(emulated);
+    // A `# profile:` line names a profile the mock knows (--kernel NAME).
+    if (const auto p = text.find("\n# profile: "); p != std::string::npos) {
+      const auto start = p + 12;
+      const auto end = text.find_first_of(" \n", start);
+      CHECK(vfiopin::mock::profile_by_name(text.substr(start, end - start)).has_value());
+    }
     CHECK_FALSE(r->statements.empty());
   }
   CHECK(files >= 20);

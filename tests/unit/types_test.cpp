@@ -8,6 +8,7 @@
 #include <vfiopin/vfiopin.hpp>
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <unordered_set>
 
@@ -113,4 +114,20 @@ TEST_CASE("a dma_unmap_callback forwards to its target", "[types]") {
   const dma_unmap_callback none;
   CHECK(none.empty());
   none(interval<iova>::single(iova(0)));  // does nothing, does not crash
+}
+
+TEST_CASE("dma_unmap_callback: copying a non-const callback copies its target", "[types]") {
+  // Regression: the binding constructor template once won overload resolution for a
+  // non-const lvalue callback and bound the copy to the source object itself, which
+  // dangles as soon as the source (often a temporary) is gone.
+  int a = 0;
+  int b = 0;
+  auto fa = [&a](vfiopin::interval<vfiopin::iova>) noexcept { ++a; };
+  auto fb = [&b](vfiopin::interval<vfiopin::iova>) noexcept { ++b; };
+  std::optional<vfiopin::dma_unmap_callback> src(std::in_place, fa);
+  vfiopin::dma_unmap_callback copy(*src);  // non-const lvalue
+  src.emplace(fb);                          // the source now calls someone else
+  copy(*vfiopin::interval<vfiopin::iova>::from_bounds(vfiopin::iova{0}, vfiopin::iova{4095}));
+  CHECK(a == 1);
+  CHECK(b == 0);
 }

@@ -59,6 +59,14 @@ enum class frame_kind : std::uint8_t {
   no_page,        ///< no struct page (MMIO behind VM_PFNMAP): never refcounted or charged
 };
 
+/// GUP behaviour that differs between kernels, for backends that model more than one
+/// (an optional fourth argument of pin_frames; mock::process takes it).
+struct gup_options {
+  /// FOLL_LONGTERM read pins unshare the shared zero page (Linux 6.2+): the pin gets a
+  /// fresh zeroed page instead.
+  bool unshare_zero_page = false;
+};
+
 /// A physically contiguous run of frames of one kind, pinned from one vaddr upward.
 struct pfn_run {
   pfn first{};

@@ -162,6 +162,10 @@ class process {
 
   /// Pins the longest contiguous run of one kind from va (see the header comment).
   [[nodiscard]] result<pfn_run> pin_frames(vaddr va, page_count max, prot p) {
+    return pin_frames(va, max, p, gup_options{});
+  }
+  /// The same, with the GUP behaviour of a given kernel (gup_options).
+  [[nodiscard]] result<pfn_run> pin_frames(vaddr va, page_count max, prot p, gup_options opt) {
     VFIOPIN_ASSERT(is_aligned(va, page_bytes), "pin_frames: vaddr must be page aligned");
     VFIOPIN_ASSERT(max.value() != 0, "pin_frames: max must be at least one page");
     const bool write = includes(p, prot::write);
@@ -178,13 +182,16 @@ class process {
     std::uint64_t n = 0;
     pfn first{};
     try {
-      first = objects_.fault(pm_, r->object, index, write);
+      // A read pin of a private anon page: the zero page, unless the kernel unshares it
+      // (gup_options::unshare_zero_page), which faults a fresh page as a write would.
+      const bool unshare = opt.unshare_zero_page && r->info.kind == region_kind::anon;
+      first = objects_.fault(pm_, r->object, index, write || unshare);
       if (physmem::is_zero(first)) return pfn_run{first, page_count(1), frame_kind::reserved_page};
       // An untouched anon page read would be the zero page: not contiguous, do not fault it.
-      const bool fault_next = write || r->info.kind != region_kind::anon;
+      const bool fault_next = write || unshare || r->info.kind != region_kind::anon;
       for (n = 1; n < limit; ++n) {
         const auto next = fault_next
-                              ? std::optional(objects_.fault(pm_, r->object, index + n, write))
+                              ? std::optional(objects_.fault(pm_, r->object, index + n, write || unshare))
                               : objects_.lookup(r->object, index + n);
         if (!next || *next != first + page_count(n)) break;
       }

@@ -68,6 +68,11 @@ struct kernel_profile {
   bool overflow_errnos = false;
   bool full_address_space = false;
   bool vpfn_range_accounting = false;
+  /// 6.2+ ("mm/gup: reliable R/O long-term pinning in COW mappings"): a FOLL_LONGTERM read
+  /// pin of a private page still mapped to the shared zero page unshares it first: the
+  /// pin gets a fresh zeroed page, which is charged like any other. Seen on the test bed:
+  /// Debian 6.12 charges read-only maps of never-written anonymous memory, 6.1 does not.
+  bool longterm_pin_unshares_zero_page = false;
 };
 
 /// Debian bookworm's 6.1 (6.1.1xx): the test bed kernel, and the default.
@@ -78,6 +83,7 @@ inline constexpr kernel_profile debian_6_1{
     .overflow_errnos = false,
     .full_address_space = false,
     .vpfn_range_accounting = false,
+    .longterm_pin_unshares_zero_page = false,
 };
 
 /// 6.1.0-6.1.31 (and 6.0-6.3): before the pfn_valid check reached the stable trees.
@@ -88,6 +94,21 @@ inline constexpr kernel_profile linux_6_1_31{
     .overflow_errnos = false,
     .full_address_space = false,
     .vpfn_range_accounting = false,
+    .longterm_pin_unshares_zero_page = false,
+};
+
+/// Debian bookworm's 6.12 (linux-image-6.12.*+deb12, the test bed's second kernel): the
+/// pfn_valid check and the zero-page unshare; neither the overflow errnos nor the ~6.17
+/// batching (its runs on the test bed match the 6.1 expectations everywhere else:
+/// docs/kernel-differences.md).
+inline constexpr kernel_profile debian_6_12{
+    .name = "debian-6.12",
+    .pfnmap_pin = pfnmap_pin_behaviour::invalid,
+    .unpin_zero_pages = false,
+    .overflow_errnos = false,
+    .full_address_space = false,
+    .vpfn_range_accounting = false,
+    .longterm_pin_unshares_zero_page = true,
 };
 
 /// Upstream as of late 2025: 6.4 pfn_valid check, 6.9 zero-page revert, ~6.17 batching,
@@ -99,13 +120,15 @@ inline constexpr kernel_profile upstream_2025{
     .overflow_errnos = true,
     .full_address_space = true,
     .vpfn_range_accounting = true,
+    .longterm_pin_unshares_zero_page = true,
 };
 
-/// The profile called `name` ("debian-6.1", "linux-6.1.31", "upstream-2025"; "" gives the
+/// The profile called `name` ("debian-6.1", "debian-6.12", "linux-6.1.31", "upstream-2025"; "" gives the
 /// default).
 [[nodiscard]] constexpr std::optional<kernel_profile> profile_by_name(
     std::string_view name) noexcept {
   if (name.empty() || name == debian_6_1.name) return debian_6_1;
+  if (name == debian_6_12.name) return debian_6_12;
   if (name == linux_6_1_31.name) return linux_6_1_31;
   if (name == upstream_2025.name) return upstream_2025;
   return std::nullopt;

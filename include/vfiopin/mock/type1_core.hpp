@@ -174,7 +174,14 @@ struct type1_state : dma_tree {
 
   /// GUP of at most one batch at va; the zero page is put at once on 6.0-6.8.
   result<pfn_run> gup(std::uint64_t va, std::uint64_t max, prot p) {
-    auto r = mem->pin_frames(vaddr(va), page_count(std::min(max, vfio_batch_max)), p);
+    const page_count n(std::min(max, vfio_batch_max));
+    result<pfn_run> r = fail(errc::bad_address);
+    if constexpr (requires { mem->pin_frames(vaddr(va), n, p, gup_options{}); }) {
+      r = mem->pin_frames(vaddr(va), n, p,
+                          gup_options{.unshare_zero_page = profile.longterm_pin_unshares_zero_page});
+    } else {
+      r = mem->pin_frames(vaddr(va), n, p);
+    }
     if (r && r->kind == frame_kind::reserved_page && profile.unpin_zero_pages)
       mem->unpin_frames(*r, p);  // "vfio/type1: Unpin zero pages"
     return r;

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace vfiopin {
@@ -96,10 +97,13 @@ struct iommu_info {
 class dma_unmap_callback {
  public:
   constexpr dma_unmap_callback() noexcept = default;
+  /// Binds a callable (not copied: f must outlive the callback). Never chosen for a
+  /// dma_unmap_callback itself, which is copied as a value.
   template <class F>
-    requires requires(F& f, interval<iova> r) {
-      { f(r) } noexcept;
-    }
+    requires(!std::is_same_v<std::remove_cv_t<F>, dma_unmap_callback>) &&
+            requires(F& f, interval<iova> r) {
+              { f(r) } noexcept;
+            }
   constexpr explicit dma_unmap_callback(F& f) noexcept
       : ctx_(&f), fn_([](void* c, interval<iova> r) noexcept { (*static_cast<F*>(c))(r); }) {}
   /// Calls t.on_dma_unmap(r): binds a consumer.
