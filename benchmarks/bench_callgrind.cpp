@@ -13,7 +13,8 @@
 // part alone; divided by ops it is Ir per operation. Outside valgrind the macros do nothing.
 // Memory: with VFIOPIN_BENCH_COUNT_HEAP=1 in the environment, the global operator new/delete
 // count live blocks (a 16-byte header holds each block's size): live requested bytes, and
-// what glibc would spend on them in chunks (request + 8, rounded up to 16, at least 32).
+// what glibc would spend on them in chunks (request + 8, rounded up to 16, at least 32; an
+// over-aligned block is counted the same, its alignment slack left out).
 // Without it they are plain malloc/free plus one branch, so instruction counts carry no
 // counting cost (run.sh takes Ir from a plain run and memory from a counting one).
 #include "benchmarks/rbtree.hpp"
@@ -64,14 +65,27 @@ std::int64_t chunk_bytes(std::size_t n) noexcept {
   return static_cast<std::int64_t>(c < 32 ? 32 : c);
 }
 
+/// Records a block of n bytes whose size is stored at `size_at`.
+void count_block(unsigned char* size_at, std::size_t n) noexcept {
+  std::memcpy(size_at, &n, sizeof n);
+  live_heap.requested += static_cast<std::int64_t>(n);
+  live_heap.chunks += chunk_bytes(n);
+  ++live_heap.blocks;
+}
+/// Forgets the block whose size is stored at `size_at`.
+void uncount_block(const unsigned char* size_at) noexcept {
+  std::size_t n = 0;
+  std::memcpy(&n, size_at, sizeof n);
+  live_heap.requested -= static_cast<std::int64_t>(n);
+  live_heap.chunks -= chunk_bytes(n);
+  --live_heap.blocks;
+}
+
 void* counted_alloc(std::size_t n) noexcept {
   if (!counting()) return std::malloc(n == 0 ? 1 : n);
   auto* p = static_cast<unsigned char*>(std::malloc(n + header_bytes));
   if (p == nullptr) return nullptr;
-  std::memcpy(p, &n, sizeof n);
-  live_heap.requested += static_cast<std::int64_t>(n);
-  live_heap.chunks += chunk_bytes(n);
-  ++live_heap.blocks;
+  count_block(p, n);
   return p + header_bytes;
 }
 
@@ -82,11 +96,29 @@ void counted_free(void* q) noexcept {
     return;
   }
   unsigned char* p = static_cast<unsigned char*>(q) - header_bytes;
-  std::size_t n = 0;
-  std::memcpy(&n, p, sizeof n);
-  live_heap.requested -= static_cast<std::int64_t>(n);
-  live_heap.chunks -= chunk_bytes(n);
-  --live_heap.blocks;
+  uncount_block(p);
+  std::free(p);
+}
+
+/// Over-aligned blocks (the mock's index leaves are cache-line aligned): the size sits in
+/// the 16 bytes before the block, the block starts `align` bytes into the allocation.
+void* counted_alloc_aligned(std::size_t n, std::size_t align) noexcept {
+  const std::size_t body = (n + align - 1) / align * align;
+  if (!counting()) return std::aligned_alloc(align, body == 0 ? align : body);
+  auto* p = static_cast<unsigned char*>(std::aligned_alloc(align, align + body));
+  if (p == nullptr) return nullptr;
+  count_block(p + align - header_bytes, n);
+  return p + align;
+}
+
+void counted_free_aligned(void* q, std::size_t align) noexcept {
+  if (q == nullptr) return;
+  if (!counting()) {
+    std::free(q);
+    return;
+  }
+  unsigned char* p = static_cast<unsigned char*>(q) - align;
+  uncount_block(p + align - header_bytes);
   std::free(p);
 }
 
@@ -107,6 +139,23 @@ void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
 void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
 void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void* operator new(std::size_t n, std::align_val_t a) {
+  if (void* p = counted_alloc_aligned(n, static_cast<std::size_t>(a))) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
+void operator delete(void* p, std::align_val_t a) noexcept {
+  counted_free_aligned(p, static_cast<std::size_t>(a));
+}
+void operator delete[](void* p, std::align_val_t a) noexcept {
+  counted_free_aligned(p, static_cast<std::size_t>(a));
+}
+void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
+  counted_free_aligned(p, static_cast<std::size_t>(a));
+}
+void operator delete[](void* p, std::size_t, std::align_val_t a) noexcept {
+  counted_free_aligned(p, static_cast<std::size_t>(a));
+}
 
 // ---- the driver ----------------------------------------------------------------------------
 

@@ -56,21 +56,29 @@ class structure_model {
  public:
   using out_type = std::uint64_t;
   explicit structure_model(const model_config& c) : mm_(c.pages, c.scatter) {}
+  structure_model(const structure_model&) = delete;
+  structure_model& operator=(const structure_model&) = delete;
+  ~structure_model() {
+    dmas_.for_each_mut([](std::uint64_t, dma_record& d) { d.release_ext(); });
+  }
 
   [[nodiscard]] static std::uint64_t va_base() noexcept { return light_memory::va_base; }
 
   bool map(std::uint64_t iova, std::uint64_t size, std::uint64_t va) {
     const std::uint64_t last = iova + (size - 1);
-    if (auto p = dmas_.floor(last); p && dmas_.value(*p).last() >= iova) return false;
-    dmas_.insert(iova, dma_record(last, va, prot::read_write, true));
+    // One descent, as mock/type1_map.hpp: the floor and the next dma answer the overlap
+    // question, and the new dma goes between them.
+    const auto at = dmas_.locate(iova);
+    if (auto p = dmas_.floor_at(at); p && dmas_.value(*p).last() >= iova) return false;
+    if (auto q = dmas_.above_at(at); q && dmas_.key(*q) <= last) return false;
+    dmas_.insert_at(at, iova, dma_record(last, va, prot::read_write, true));
     return true;
   }
 
   [[nodiscard]] std::uint64_t translate(std::uint64_t iova) const noexcept {
-    const auto p = dmas_.floor(iova);
-    if (!p) return 0;
-    const dma_record& d = dmas_.value(*p);
-    return d.last() < iova ? 0 : d.vaddr() + (iova - dmas_.key(*p));
+    const auto e = dmas_.floor_entry(iova);
+    if (e.value == nullptr || e.value->last() < iova) return 0;
+    return e.value->vaddr() + (iova - e.key);
   }
 
   bool pin(std::uint64_t iova0, std::uint64_t n, out_type* out) {

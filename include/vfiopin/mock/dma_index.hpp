@@ -10,14 +10,21 @@
 // lower_bound, in-order walk) for three things: dmas by first iova, IOMMU page-table extents
 // by first iova, and pin runs by first key. ordered_index is the one structure behind all
 // three: a sorted array of leaves plus a directory (a B+-tree of height two).
-//   - A leaf holds up to Cap entries: their keys in one contiguous array (searched
-//     branch-free, Cap * 8 bytes = 8 cache lines for Cap 64) and their values in a second
-//     array, so a search touches keys only.
-//   - The directory holds each leaf's first key, contiguously (1,024 leaves * 8 bytes for
-//     65,535 entries: it stays in L1/L2), and the leaf pointers.
-//   - A lookup is a branch-free binary search of the directory, one pointer load, and a
-//     branch-free binary search of one leaf's keys: two dependent cold loads in the common
-//     case, which is the floor for a two-level structure.
+//   - A leaf holds up to Cap entries: their keys in one contiguous array, in groups of 8
+//     (one cache line each), and their values in a second array, so a search touches keys
+//     only. The leaf's head line holds its entry count and the first key of every group
+//     but the first (separators), so an in-leaf search reads the head line and one line of
+//     keys, not ~log2(Cap) lines one after the other.
+//   - The directory holds each leaf's first key, contiguously (~1,500 leaves * 8 bytes for
+//     65,535 random inserts: it stays in L1/L2), and the leaf pointers; it grows
+//     geometrically, so a split does not copy it.
+//   - A lookup is a branch-free binary search of the directory, one pointer load, a search
+//     of the leaf's head line and of one key line: two dependent cold lines in the leaf,
+//     then the value. floor_entry() returns the key and a pointer to the value at once.
+//   - locate(k) answers where k goes; floor_at / above_at read the neighbours from it and
+//     insert_at inserts there, so "check the neighbours, then insert" descends once.
+//   - Entries are moved in bulk (std::copy / std::move: a memmove for trivially copyable
+//     values, which every value of the mock is).
 //   - Inserting at the end of a full leaf opens a new leaf instead of splitting it in half,
 //     so ascending inserts fill leaves to 100%; other full leaves split in half (~70% fill
 //     on random inserts). Erasing merges a leaf that falls below a quarter into its right
@@ -59,12 +66,18 @@ namespace vfiopin::mock::detail {
 /// An ordered map u64 -> V with unique keys (see the header comment).
 template <class V, std::uint32_t Cap = 64>
 class ordered_index {
-  static_assert(Cap >= 8 && Cap % 2 == 0, "leaf capacity must be even and at least 8");
+  static_assert(Cap >= 16 && Cap % 8 == 0 && Cap <= 64,
+                "leaf capacity: a multiple of 8 from 16 to 64 (one separator line)");
+  static constexpr std::uint32_t group = 8;               // keys per cache line
+  static constexpr std::uint32_t groups = Cap / group;
 
-  struct leaf {
+  struct alignas(64) leaf {
+    // The head line: the entry count and the first key of groups 1.. (group 0 starts with
+    // the leaf's first key, which the directory holds). Slots >= n are never read.
     std::uint32_t n = 0;
-    std::array<std::uint64_t, Cap> keys{};
-    std::array<V, Cap> vals{};
+    std::uint64_t sep[groups - 1];
+    alignas(64) std::uint64_t keys[Cap];
+    V vals[Cap];
   };
 
  public:
@@ -74,13 +87,37 @@ class ordered_index {
     std::uint32_t slot = 0;
     friend constexpr bool operator==(position, position) noexcept = default;
   };
+  /// Where a key would go: leaf `leaf` holds `slot` keys <= k (the floor is the entry before
+  /// it). Valid until the next insert or erase; locate(), then insert_at() inserts with one
+  /// descent.
+  struct locus {
+    std::uint32_t leaf = 0;
+    std::uint32_t slot = 0;
+  };
+  /// An entry found by floor_entry: value is null when there is none.
+  struct entry {
+    std::uint64_t key = 0;
+    const V* value = nullptr;
+  };
 
   ordered_index() = default;
-  ordered_index(ordered_index&&) noexcept = default;
-  ordered_index& operator=(ordered_index&&) noexcept = default;
+  ordered_index(ordered_index&& o) noexcept
+      : first_(std::move(o.first_)), leaves_(std::move(o.leaves_)), size_(std::exchange(o.size_, 0)) {
+    o.first_.clear();
+    o.leaves_.clear();
+  }
+  ordered_index& operator=(ordered_index&& o) noexcept {
+    if (this != &o) {
+      clear();
+      first_.swap(o.first_);
+      leaves_.swap(o.leaves_);
+      std::swap(size_, o.size_);
+    }
+    return *this;
+  }
   ordered_index(const ordered_index&) = delete;
   ordered_index& operator=(const ordered_index&) = delete;
-  ~ordered_index() = default;
+  ~ordered_index() { clear(); }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
@@ -89,26 +126,47 @@ class ordered_index {
   [[nodiscard]] V& value(position p) noexcept { return leaves_[p.leaf]->vals[p.slot]; }
   [[nodiscard]] const V& value(position p) const noexcept { return leaves_[p.leaf]->vals[p.slot]; }
 
+  /// Where k would be inserted (see locus). On an empty index: leaf 0, slot 0.
+  [[nodiscard]] locus locate(std::uint64_t k) const noexcept {
+    const std::size_t li = count_not_above(first_.data(), first_.size(), k);
+    if (li == 0) return locus{0, 0};
+    return locus{static_cast<std::uint32_t>(li - 1),
+                 static_cast<std::uint32_t>(leaf_count(*leaves_[li - 1], k))};
+  }
+  /// The entry with the largest key <= k, from locate(k).
+  [[nodiscard]] std::optional<position> floor_at(locus c) const noexcept {
+    if (c.slot == 0) return std::nullopt;  // only the first leaf can have k below its keys
+    return position{c.leaf, c.slot - 1};
+  }
+  /// The entry with the smallest key > k, from locate(k).
+  [[nodiscard]] std::optional<position> above_at(locus c) const noexcept {
+    if (leaves_.empty()) return std::nullopt;
+    if (c.slot < leaves_[c.leaf]->n) return position{c.leaf, c.slot};
+    if (c.leaf + 1 < leaves_.size()) return position{c.leaf + 1, 0};
+    return std::nullopt;
+  }
+
   /// The entry with the largest key <= k.
   [[nodiscard]] std::optional<position> floor(std::uint64_t k) const noexcept {
+    return floor_at(locate(k));
+  }
+  /// floor(k) as {key, pointer to the value}: one descent and no re-resolution.
+  [[nodiscard]] entry floor_entry(std::uint64_t k) const noexcept {
     const std::size_t li = count_not_above(first_.data(), first_.size(), k);
-    if (li == 0) return std::nullopt;
+    if (li == 0) return entry{};
     const leaf& l = *leaves_[li - 1];
-    const std::size_t s = count_not_above(l.keys.data(), l.n, k);
-    return position{static_cast<std::uint32_t>(li - 1), static_cast<std::uint32_t>(s - 1)};
+    const std::size_t s = leaf_count(l, k) - 1;
+    return entry{l.keys[s], &l.vals[s]};
   }
   /// The entry with the smallest key >= k.
   [[nodiscard]] std::optional<position> lower_bound(std::uint64_t k) const noexcept {
-    if (auto p = floor(k)) {
-      if (key(*p) == k) return p;
-      return next(*p);
-    }
-    return first();
+    const locus c = locate(k);
+    if (auto p = floor_at(c); p && key(*p) == k) return p;
+    return above_at(c);
   }
   /// The entry with the smallest key > k.
   [[nodiscard]] std::optional<position> upper_bound(std::uint64_t k) const noexcept {
-    if (auto p = floor(k)) return next(*p);
-    return first();
+    return above_at(locate(k));
   }
   /// The entry with key k.
   [[nodiscard]] std::optional<position> find(std::uint64_t k) const noexcept {
@@ -136,93 +194,110 @@ class ordered_index {
     return std::nullopt;
   }
 
+  /// Changes the key of the entry at p to k, which must keep the order (above the previous
+  /// key, below the next). Never allocates.
+  void set_key(position p, std::uint64_t k) noexcept {
+    leaf& l = *leaves_[p.leaf];
+    VFIOPIN_ASSERT((p.slot == 0 || l.keys[p.slot - 1] < k) &&
+                       (p.slot + 1 == l.n || k < l.keys[p.slot + 1]),
+                   "ordered_index::set_key: the order must not change");
+    l.keys[p.slot] = k;
+    if (p.slot == 0) first_[p.leaf] = k;
+    if (p.slot % group == 0 && p.slot != 0) l.sep[p.slot / group - 1] = k;
+  }
+
   /// Inserts k -> v; k must not be present. Returns where it went.
-  position insert(std::uint64_t k, V v) {
+  position insert(std::uint64_t k, V v) { return insert_at(locate(k), k, std::move(v)); }
+
+  /// Inserts k -> v at c = locate(k) (no insert or erase since); k must not be present.
+  position insert_at(locus c, std::uint64_t k, V v) {
     // Checked here, not at class scope: V may be a nested type of a class not yet complete.
     static_assert(std::is_nothrow_move_assignable_v<V> && std::is_default_constructible_v<V>,
                   "values are moved inside leaves and must be default constructible");
     if (leaves_.empty()) {
-      leaves_.push_back(std::make_unique<leaf>());
+      first_.reserve(4);
+      leaves_.reserve(4);  // before the leaf exists: nothing leaks if it throws
+      leaves_.push_back(new_leaf().release());  // reserved: cannot throw
       first_.push_back(k);
+      c = locus{0, 0};
     }
-    std::size_t li = count_not_above(first_.data(), first_.size(), k);
-    li = li == 0 ? 0 : li - 1;
-    leaf* l = leaves_[li].get();
-    auto slot = static_cast<std::uint32_t>(count_not_above(l->keys.data(), l->n, k));
+    std::uint32_t li = c.leaf;
+    std::uint32_t slot = c.slot;
+    leaf* l = leaves_[li];
     VFIOPIN_ASSERT(slot == 0 || l->keys[slot - 1] != k, "ordered_index: duplicate key");
     if (l->n == Cap) {
-      // Reserve first: once entries start moving, nothing below may throw.
-      first_.reserve(first_.size() + 1);
-      leaves_.reserve(leaves_.size() + 1);
-      auto fresh = std::make_unique<leaf>();
+      // Reserve first (geometrically): once entries start moving, nothing below may throw.
+      if (first_.size() == first_.capacity()) first_.reserve(2 * first_.capacity() + 8);
+      if (leaves_.size() == leaves_.capacity()) leaves_.reserve(2 * leaves_.capacity() + 8);
+      auto fresh = new_leaf();
       if (slot == Cap) {
         // Appending past a full leaf: open a new leaf (dense ascending fill).
         fresh->keys[0] = k;
         fresh->vals[0] = std::move(v);
         fresh->n = 1;
         first_.insert(first_.begin() + static_cast<std::ptrdiff_t>(li + 1), k);
-        leaves_.insert(leaves_.begin() + static_cast<std::ptrdiff_t>(li + 1), std::move(fresh));
+        leaves_.insert(leaves_.begin() + static_cast<std::ptrdiff_t>(li + 1), fresh.release());
         ++size_;
-        return position{static_cast<std::uint32_t>(li + 1), 0};
+        return position{li + 1, 0};
       }
       constexpr std::uint32_t half = Cap / 2;
-      for (std::uint32_t i = 0; i < half; ++i) {
-        fresh->keys[i] = l->keys[half + i];
-        fresh->vals[i] = std::move(l->vals[half + i]);
-      }
+      std::copy(l->keys + half, l->keys + Cap, fresh->keys);
+      std::move(l->vals + half, l->vals + Cap, fresh->vals);
       fresh->n = half;
       l->n = half;
+      refresh_sep(*fresh, 0);
       const std::uint64_t fresh_first = fresh->keys[0];
       first_.insert(first_.begin() + static_cast<std::ptrdiff_t>(li + 1), fresh_first);
-      leaves_.insert(leaves_.begin() + static_cast<std::ptrdiff_t>(li + 1), std::move(fresh));
+      leaves_.insert(leaves_.begin() + static_cast<std::ptrdiff_t>(li + 1), fresh.release());
       if (slot > half) {
         ++li;
         slot -= half;
       }
-      l = leaves_[li].get();
+      l = leaves_[li];
     }
-    for (std::uint32_t i = l->n; i > slot; --i) {
-      l->keys[i] = l->keys[i - 1];
-      l->vals[i] = std::move(l->vals[i - 1]);
-    }
+    std::copy_backward(l->keys + slot, l->keys + l->n, l->keys + l->n + 1);
+    std::move_backward(l->vals + slot, l->vals + l->n, l->vals + l->n + 1);
     l->keys[slot] = k;
     l->vals[slot] = std::move(v);
     ++l->n;
+    refresh_sep(*l, slot);
     if (slot == 0) first_[li] = k;
     ++size_;
-    return position{static_cast<std::uint32_t>(li), slot};
+    return position{li, slot};
   }
 
   /// Removes the entry at p. Never allocates.
   void erase(position p) noexcept {
     leaf& l = *leaves_[p.leaf];
-    for (std::uint32_t i = p.slot; i + 1 < l.n; ++i) {
-      l.keys[i] = l.keys[i + 1];
-      l.vals[i] = std::move(l.vals[i + 1]);
-    }
+    std::copy(l.keys + p.slot + 1, l.keys + l.n, l.keys + p.slot);
+    std::move(l.vals + p.slot + 1, l.vals + l.n, l.vals + p.slot);
     --l.n;
-    l.vals[l.n] = V{};
+    if constexpr (!std::is_trivially_copyable_v<V>) l.vals[l.n] = V{};  // release what it held
     --size_;
     if (l.n == 0) {
+      delete &l;
       first_.erase(first_.begin() + p.leaf);
       leaves_.erase(leaves_.begin() + p.leaf);
       return;
     }
     first_[p.leaf] = l.keys[0];
+    refresh_sep(l, p.slot);
     if (l.n < Cap / 4 && p.leaf + 1 < leaves_.size() &&
         l.n + leaves_[p.leaf + 1]->n <= Cap / 2) {
       leaf& r = *leaves_[p.leaf + 1];
-      for (std::uint32_t i = 0; i < r.n; ++i) {
-        l.keys[l.n + i] = r.keys[i];
-        l.vals[l.n + i] = std::move(r.vals[i]);
-      }
+      std::copy(r.keys, r.keys + r.n, l.keys + l.n);
+      std::move(r.vals, r.vals + r.n, l.vals + l.n);
+      const std::uint32_t at = l.n;
       l.n += r.n;
+      refresh_sep(l, at);
+      delete &r;
       first_.erase(first_.begin() + p.leaf + 1);
       leaves_.erase(leaves_.begin() + p.leaf + 1);
     }
   }
 
   void clear() noexcept {
+    for (leaf* l : leaves_) delete l;
     first_.clear();
     leaves_.clear();
     size_ = 0;
@@ -231,19 +306,44 @@ class ordered_index {
   /// f(key, const V&) for every entry in key order.
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& l : leaves_)
+    for (const leaf* l : leaves_)
+      for (std::uint32_t i = 0; i < l->n; ++i) f(l->keys[i], l->vals[i]);
+  }
+  /// f(key, V&) for every entry in key order (f must not insert or erase).
+  template <class F>
+  void for_each_mut(F&& f) {
+    for (leaf* l : leaves_)
       for (std::uint32_t i = 0; i < l->n; ++i) f(l->keys[i], l->vals[i]);
   }
 
   /// Heap bytes held (leaves and directory), for the memory benchmarks.
   [[nodiscard]] std::size_t heap_bytes() const noexcept {
     return leaves_.size() * sizeof(leaf) + first_.capacity() * sizeof(std::uint64_t) +
-           leaves_.capacity() * sizeof(std::unique_ptr<leaf>);
+           leaves_.capacity() * sizeof(leaf*);
   }
 
  private:
+  /// A leaf whose slots are left uninitialised (values default constructed): a split or an
+  /// append writes what it uses.
+  static std::unique_ptr<leaf> new_leaf() { return std::unique_ptr<leaf>(new leaf); }
+
+  /// Keys of l that are <= k, where k >= l's first key: the separator line picks the group,
+  /// then one line of keys. Touches two cache lines of the leaf.
+  [[nodiscard]] static std::size_t leaf_count(const leaf& l, std::uint64_t k) noexcept {
+    const std::uint32_t used = (l.n + group - 1) / group;  // groups in use, >= 1
+    const std::size_t g = count_not_above(l.sep, used - 1, k);
+    const std::size_t base = g * group;
+    const std::size_t m = std::min<std::size_t>(group, l.n - base);
+    return base + count_not_above(l.keys + base, m, k);
+  }
+  /// Rewrites the separators of the groups from the one holding slot `from` on.
+  static void refresh_sep(leaf& l, std::uint32_t from) noexcept {
+    for (std::uint32_t g = std::max<std::uint32_t>(from / group, 1); g * group < l.n; ++g)
+      l.sep[g - 1] = l.keys[g * group];
+  }
+
   std::vector<std::uint64_t> first_;
-  std::vector<std::unique_ptr<leaf>> leaves_;
+  std::vector<leaf*> leaves_;  // owned (raw, so the directory shifts with memmove)
   std::size_t size_ = 0;
 };
 

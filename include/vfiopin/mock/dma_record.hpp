@@ -15,6 +15,10 @@
 //   locked_vm    pages this dma charged to the mm (dma->locked_vm), two's complement
 //   ext          the rarely needed rest: pin records and dirty bits; null for the common
 //                dma that has neither, so a plain mapping costs 40 bytes in all
+// The record is trivially copyable, so the index shifts dma leaves with memmove: ext is a raw
+// pointer, owned by the record's one live copy in the dma index. Whoever removes a record
+// from the index, or destroys the index, calls release_ext() (dma_tree::erase_dma and
+// ~dma_tree do); copies made while moving entries inside the index are never released.
 // Dirty bits (dma->bitmap, one bit per minimum-size page) are kept as "all set" or a list of
 // set bit numbers: what the kernel sets is either every bit
 // (vfio_iommu_populate_bitmap_full, update_user_bitmap with non-pinned groups) or the bits
@@ -29,7 +33,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace vfiopin::mock::detail {
@@ -103,15 +107,20 @@ class dma_record {
   void sub_locked(std::uint64_t n) noexcept { locked_vm_ -= n; }
 
   /// The pin records and dirty bits, if any.
-  [[nodiscard]] dma_ext* ext() const noexcept { return ext_.get(); }
+  [[nodiscard]] dma_ext* ext() const noexcept { return ext_; }
   /// The extension, created on first use.
   dma_ext& ext_or_make() {
-    if (!ext_) ext_ = std::make_unique<dma_ext>();
+    if (ext_ == nullptr) ext_ = new dma_ext();
     return *ext_;
   }
   /// Frees the extension once it holds nothing.
   void trim() noexcept {
-    if (ext_ && ext_->empty()) ext_.reset();
+    if (ext_ != nullptr && ext_->empty()) release_ext();
+  }
+  /// Frees the extension, whatever it holds (the record is going away).
+  void release_ext() noexcept {
+    delete ext_;
+    ext_ = nullptr;
   }
   [[nodiscard]] bool has_pins() const noexcept { return ext_ && !ext_->pins.empty(); }
 
@@ -121,8 +130,9 @@ class dma_record {
   std::uint64_t last_ = 0;
   std::uint64_t vaddr_bits_ = 0;
   std::uint64_t locked_vm_ = 0;
-  std::unique_ptr<dma_ext> ext_;
+  dma_ext* ext_ = nullptr;  // owned: see the header comment
 };
+static_assert(std::is_trivially_copyable_v<dma_record> && sizeof(dma_record) == 32);
 
 }  // namespace vfiopin::mock::detail
 

@@ -31,8 +31,21 @@ struct dma_tree {
   using pos = dma_index::position;
 
   explicit dma_tree(bool full_address_space) noexcept : full_space_(full_address_space) {}
+  dma_tree(const dma_tree&) = delete;
+  dma_tree& operator=(const dma_tree&) = delete;
+  /// Frees the extensions of the dmas still held (dma_record does not own them itself).
+  ~dma_tree() {
+    dmas.for_each_mut([](std::uint64_t, dma_record& d) { d.release_ext(); });
+  }
 
+  /// The dmas by first iova. Remove entries with erase_dma(), never dmas.erase().
   dma_index dmas;
+
+  /// Removes the dma at p and frees its extension.
+  void erase_dma(pos p) noexcept {
+    dmas.value(p).release_ext();
+    dmas.erase(p);
+  }
 
   [[nodiscard]] static std::uint64_t size_of(std::uint64_t first, const dma_record& d) noexcept {
     return d.last() - first + 1;
@@ -54,10 +67,15 @@ struct dma_tree {
   }
   /// vfio_find_dma(start, size): the dma holding start, else the lowest one overlapping.
   [[nodiscard]] std::optional<pos> find_dma(std::uint64_t start, std::uint64_t size) const noexcept {
+    return find_dma_at(dmas.locate(start), start, size);
+  }
+  /// find_dma(start, size) from at = dmas.locate(start) (MAP reuses it to insert).
+  [[nodiscard]] std::optional<pos> find_dma_at(dma_index::locus at, std::uint64_t start,
+                                               std::uint64_t size) const noexcept {
     if (wraps() && size != 0 && start + size < start) return std::nullopt;  // always "left"
-    auto p = dmas.floor(start);
+    auto p = dmas.floor_at(at);
     if (p && kernel_overlaps(dmas.key(*p), dmas.value(*p).last(), start, size)) return p;
-    auto q = p ? dmas.next(*p) : dmas.first();
+    auto q = dmas.above_at(at);
     if (q && kernel_overlaps(dmas.key(*q), dmas.value(*q).last(), start, size)) return q;
     return std::nullopt;
   }
@@ -72,10 +90,11 @@ struct dma_tree {
   /// kernel then finds an earlier one depends on the rb-tree shape; the model assumes it does).
   [[nodiscard]] std::optional<pos> find_first_node(std::uint64_t start,
                                                    std::uint64_t size) const noexcept {
-    auto p = dmas.floor(start);
+    const auto at = dmas.locate(start);
+    auto p = dmas.floor_at(at);
     std::optional<pos> res;
     if (p && dmas.value(*p).last() >= start) res = p;
-    else res = p ? dmas.next(*p) : dmas.first();
+    else res = dmas.above_at(at);
     if (res && wraps() && dmas.value(*res).last() == ~std::uint64_t{0}) res = std::nullopt;
     if (res && size != 0 && at_or_past_end(dmas.key(*res), start, size)) res = std::nullopt;
     return res;

@@ -174,6 +174,20 @@ class memory_objects {
     return decode(e) + page_count(huge ? index % physmem::huge_frames : 0);
   }
 
+  /// How many pages from `index` (at most max) are present RAM frames first, first + 1, ...
+  /// (a page table walk; 0 for hugetlb objects, whose table has one entry per huge page).
+  [[nodiscard]] std::uint64_t present_run(std::uint32_t id, std::uint64_t index, std::uint64_t max,
+                                          pfn first) const noexcept {
+    const memory_object& o = at(id);
+    if (o.kind() == object_kind::hugetlb || max == 0) return 0;
+    VFIOPIN_ASSERT(index + max <= o.slots(), "present_run outside the object");
+    const std::uint32_t* e = &o.entry(index);
+    const std::uint64_t want = first.value() - physmem::ram_first_frame + 1;  // encode(first)
+    std::uint64_t n = 0;
+    while (n < max && e[n] != zero_entry && e[n] == want + n) ++n;
+    return n;
+  }
+
   /// The fault handler: the frame backing page `index` of `id` after a read (write=false)
   /// or write access, allocating as the header comment says. std::bad_alloc if the frame
   /// table cannot grow (nothing changed then).

@@ -122,6 +122,19 @@ class physmem {
     if (m.pincount++ == 0) ++pinned_frames_;
     ++total_pins_;
   }
+  /// pin() of the frames first .. first + n - 1.
+  void pin_run(pfn first, std::uint64_t n) noexcept {
+    if (n == 0) return;
+    frame_meta* m = &live(first, "pin of a frame that is not live RAM");
+    VFIOPIN_ASSERT(n <= frames_.size() - static_cast<std::size_t>(first.value() - ram_first_frame),
+                   "pin of a frame that is not live RAM");
+    for (std::uint64_t i = 0; i < n; ++i, ++m) {
+      VFIOPIN_ASSERT(m->state != frame_state::free, "pin of a frame that is not live RAM");
+      VFIOPIN_ASSERT(m->pincount != std::numeric_limits<std::uint32_t>::max(), "pincount overflow");
+      if (m->pincount++ == 0) ++pinned_frames_;
+    }
+    total_pins_ += n;
+  }
   /// unpin_user_page(s)(_dirty_lock): the owner of the frame if this freed it (an orphan's
   /// last pin), otherwise nothing.
   [[nodiscard]] std::optional<owner> unpin(pfn f, bool make_dirty) noexcept {

@@ -84,12 +84,9 @@ class pin_records {
   [[nodiscard]] std::optional<pin_run_view> covering(std::uint64_t key) const noexcept {
     const lane* l = find_lane(key);
     if (l == nullptr) return std::nullopt;
-    auto p = l->runs.floor(key);
-    if (!p) return std::nullopt;
-    const std::uint64_t first = l->runs.key(*p);
-    const run& r = l->runs.value(*p);
-    if ((key - first) / page_bytes >= pages_of(r)) return std::nullopt;
-    return view(first, r);
+    const auto e = l->runs.floor_entry(key);
+    if (e.value == nullptr || (key - e.key) / page_bytes >= pages_of(*e.value)) return std::nullopt;
+    return view(e.key, *e.value);
   }
 
   /// Pages from `key` on (step 4096, at most max) that have no record.
@@ -104,6 +101,11 @@ class pin_records {
   /// New records key + i * 4096 -> frame + i for i < pages, refcount 1. None may exist.
   void insert(std::uint64_t key, std::uint64_t frame, std::uint64_t pages, frame_kind kind) {
     lane& l = lane_for(key);
+    if (pages <= max_run) {  // one run: joined to its neighbours in place
+      insert_run(l, key, make(frame, pages, kind, 1));
+      nodes_ += pages;
+      return;
+    }
     const std::uint64_t first_key = key;
     while (pages > 0) {
       const std::uint64_t n = std::min<std::uint64_t>(pages, max_run);
@@ -120,6 +122,10 @@ class pin_records {
   /// refcount + 1 for the records key + i * 4096, i < pages; all must exist.
   void add_ref(std::uint64_t key, std::uint64_t pages) {
     lane& l = lane_for(key);
+    if (auto p = within_one_run(l, key, pages)) {
+      (void)retag(l, *p, key, pages, +1);
+      return;
+    }
     const std::uint64_t first_key = key;
     while (pages > 0) {
       auto p = isolate(l, key, pages);
@@ -140,6 +146,15 @@ class pin_records {
   void drop_ref(std::uint64_t key, std::uint64_t pages, F&& f) {
     lane* l = find_lane(key);
     if (l == nullptr) return;
+    if (auto p = within_one_run(*l, key, pages)) {
+      const run r = retag(*l, *p, key, pages, -1);
+      if (r.refs == 0) {
+        nodes_ -= pages;
+        if (l->runs.empty()) drop_empty_lanes();
+        f(view(key, r));
+      }
+      return;
+    }
     const std::uint64_t first_key = key;
     while (pages > 0) {
       auto c = covering(key);
@@ -231,6 +246,121 @@ class pin_records {
   }
   void drop_empty_lanes() noexcept {
     std::erase_if(lanes_, [](const lane& l) { return l.runs.empty(); });
+  }
+
+  /// True if run b continues run a (keys, frames, kind, refcount) and the sum fits a run.
+  static bool continues(std::uint64_t ka, const run& a, std::uint64_t kb, const run& b) noexcept {
+    const std::uint64_t na = pages_of(a);
+    return kind_of(a) == kind_of(b) && a.refs == b.refs && a.frame + na == b.frame &&
+           na + pages_of(b) <= max_run && ka + na * page_bytes == kb;
+  }
+  static void grow(run& r, std::uint64_t by) noexcept {
+    r.pages_kind = static_cast<std::uint32_t>(pages_of(r) + by) |
+                   (static_cast<std::uint32_t>(kind_of(r)) << 30);
+  }
+
+  /// The run holding every record key + i * 4096, i < pages, if one does.
+  static std::optional<index::position> within_one_run(const lane& l, std::uint64_t key,
+                                                       std::uint64_t pages) noexcept {
+    auto p = l.runs.floor(key);
+    if (!p || pages == 0) return std::nullopt;
+    const std::uint64_t off = (key - l.runs.key(*p)) / page_bytes;
+    const std::uint64_t n = pages_of(l.runs.value(*p));
+    if (off >= n || pages > n - off) return std::nullopt;
+    return p;
+  }
+
+  /// Inserts run nr at key (none of its keys exist), joined to equal neighbours: the result
+  /// is what insert + coalesce gives (merged with the next run first, then the previous).
+  static void insert_run(lane& l, std::uint64_t key, run nr) {
+    const auto at = l.runs.locate(key);
+    const auto p = l.runs.floor_at(at);
+    const auto q = l.runs.above_at(at);
+    const bool to_next = q && continues(key, nr, l.runs.key(*q), l.runs.value(*q));
+    if (to_next) {
+      run& rq = l.runs.value(*q);
+      rq.frame = nr.frame;
+      grow(rq, pages_of(nr));
+      l.runs.set_key(*q, key);
+      if (p && continues(l.runs.key(*p), l.runs.value(*p), key, rq)) {
+        grow(l.runs.value(*p), pages_of(rq));
+        l.runs.erase(*q);
+      }
+      return;
+    }
+    if (p && continues(l.runs.key(*p), l.runs.value(*p), key, nr)) {
+      grow(l.runs.value(*p), pages_of(nr));
+      return;
+    }
+    l.runs.insert_at(at, key, nr);
+  }
+
+  /// refcount + delta (+1 or -1) for the records key + i * 4096, i < pages, all in the run
+  /// at p; a record reaching 0 is removed. Splits the run where the refcount changes and
+  /// joins equal neighbours, leaving the canonical form isolate + coalesce gives. Returns
+  /// the changed stretch (refs 0: it was removed).
+  static run retag(lane& l, index::position p, std::uint64_t key, std::uint64_t pages, int delta) {
+    const std::uint64_t k0 = l.runs.key(p);
+    const run r = l.runs.value(p);
+    const std::uint64_t off = (key - k0) / page_bytes;
+    const std::uint64_t tail = pages_of(r) - off - pages;
+    const run mid = make(r.frame + off, pages, kind_of(r), r.refs + static_cast<std::uint32_t>(delta));
+    const std::uint64_t after_key = key + pages * page_bytes;
+    const auto tail_run = [&] { return make(mid.frame + pages, tail, kind_of(r), r.refs); };
+    if (mid.refs == 0) {  // the stretch goes: no neighbour can join across the gap
+      if (off == 0 && tail == 0) {
+        l.runs.erase(p);
+      } else if (off == 0) {
+        l.runs.value(p) = tail_run();
+        l.runs.set_key(p, after_key);
+      } else {
+        l.runs.value(p) = make(r.frame, off, kind_of(r), r.refs);
+        if (tail != 0) l.runs.insert(after_key, tail_run());
+      }
+      return mid;
+    }
+    if (off != 0 && tail != 0) {  // three runs; the middle one differs from both sides
+      l.runs.value(p) = make(r.frame, off, kind_of(r), r.refs);
+      const auto m = l.runs.insert(key, mid);
+      l.runs.insert_at({m.leaf, m.slot + 1}, after_key, tail_run());
+      return mid;
+    }
+    if (off == 0 && tail != 0) {  // the front changes: it may join the previous run
+      const auto q = l.runs.prev(p);
+      if (q && continues(l.runs.key(*q), l.runs.value(*q), key, mid)) {
+        grow(l.runs.value(*q), pages);
+        l.runs.value(p) = tail_run();
+        l.runs.set_key(p, after_key);
+      } else {
+        l.runs.value(p) = mid;
+        l.runs.insert(after_key, tail_run());
+      }
+      return mid;
+    }
+    if (off != 0) {  // the back changes: it may join the next run
+      const auto q = l.runs.next(p);
+      l.runs.value(p) = make(r.frame, off, kind_of(r), r.refs);
+      if (q && continues(key, mid, l.runs.key(*q), l.runs.value(*q))) {
+        run& rq = l.runs.value(*q);
+        rq.frame = mid.frame;
+        grow(rq, pages);
+        l.runs.set_key(*q, key);
+      } else {
+        l.runs.insert(key, mid);
+      }
+      return mid;
+    }
+    // The whole run changes: it may join the next run, then the previous one.
+    l.runs.value(p) = mid;
+    if (const auto q = l.runs.next(p); q && continues(k0, mid, l.runs.key(*q), l.runs.value(*q))) {
+      grow(l.runs.value(p), pages_of(l.runs.value(*q)));
+      l.runs.erase(*q);
+    }
+    if (const auto q = l.runs.prev(p); q && continues(l.runs.key(*q), l.runs.value(*q), k0, l.runs.value(p))) {
+      grow(l.runs.value(*q), pages_of(l.runs.value(p)));
+      l.runs.erase(p);
+    }
+    return mid;
   }
 
   /// Splits runs so that one run starts at `key` and holds at most `pages` records; returns it.

@@ -190,6 +190,10 @@ class process {
       // An untouched anon page read would be the zero page: not contiguous, do not fault it.
       const bool fault_next = write || unshare || r->info.kind != region_kind::anon;
       for (n = 1; n < limit; ++n) {
+        // Pages already present and continuing the run need no fault (a fault there
+        // changes nothing): take them in one table walk.
+        n += objects_.present_run(r->object, index + n, limit - n, first + page_count(n));
+        if (n == limit) break;
         const auto next = fault_next
                               ? std::optional(objects_.fault(pm_, r->object, index + n, write || unshare))
                               : objects_.lookup(r->object, index + n);
@@ -198,7 +202,7 @@ class process {
     } catch (const std::bad_alloc&) {
       return fail(errc::out_of_memory);  // no pin taken yet
     }
-    for (std::uint64_t i = 0; i < n; ++i) pm_.pin(first + page_count(i));
+    pm_.pin_run(first, n);
     return pfn_run{first, page_count(n), frame_kind::page};
   }
 

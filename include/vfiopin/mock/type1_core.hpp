@@ -313,7 +313,7 @@ struct type1_state : dma_tree {
     unmap_unpin(first, d, true);
     if (d.vaddr_invalid()) --vaddr_invalid_count;
     if (d.locked_vm() != 0) residual_locked += d.locked_vm();
-    dmas.erase(*dmas.find(first));
+    erase_dma(*dmas.find(first));
     ++dma_avail;
   }
 

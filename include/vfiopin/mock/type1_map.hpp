@@ -34,7 +34,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 
 namespace vfiopin::mock::detail {
 
@@ -102,7 +101,10 @@ result<void> do_map(type1_state<Memory>& s, const dma_map_request& req) {
   if (wrap) return fail(errc::invalid_argument);
   const std::uint64_t last = iova0 + (size - 1);
 
-  const auto found = s.find_dma(iova0, size);
+  // One descent: `at` answers vfio_find_dma, the H2 check and where the new dma goes (the
+  // index is not modified before the insert below).
+  const auto at = s.dmas.locate(iova0);
+  const auto found = s.find_dma_at(at, iova0, size);
   if (set_vaddr) {
     if (!found) return fail(errc::no_entry);
     dma_record& d = s.dmas.value(*found);
@@ -117,7 +119,9 @@ result<void> do_map(type1_state<Memory>& s, const dma_map_request& req) {
   }
   if (found) return fail(errc::exists);
   if (s.wraps()) {
-    auto p = s.dmas.floor(last);
+    // floor(last): the floor of iova0 unless a dma starts in (iova0, last].
+    const auto above = s.dmas.above_at(at);
+    const auto p = above && s.dmas.key(*above) <= last ? s.dmas.floor(last) : s.dmas.floor_at(at);
     if (p && s.dmas.value(*p).last() >= iova0) {
       s.anomalies.push_back("H2: MAP_DMA [" + std::to_string(iova0) + ", " + std::to_string(last) +
                             "] overlaps a mapping the pre-Mastro lookup cannot see; the kernel "
@@ -139,12 +143,13 @@ result<void> do_map(type1_state<Memory>& s, const dma_map_request& req) {
     else if (s.fail_step()) err = make_error_code(errc::out_of_memory);  // kvzalloc(bitmap)
     if (err) {
       s.unmap_unpin(iova0, d, true);
+      d.release_ext();
       if (d.locked_vm() != 0) s.residual_locked += d.locked_vm();
       return fail(err);
     }
   }
   --s.dma_avail;
-  s.dmas.insert(iova0, std::move(d));
+  s.dmas.insert_at(at, iova0, d);
   return {};
 }
 

@@ -42,25 +42,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
-#include <vector>
 
 namespace vfiopin::mock::detail {
 
-/// One step of a pin call, kept for the unwind.
-struct pin_step {
-  std::uint64_t dma_first = 0;
-  std::uint64_t key = 0;
-  std::uint64_t pages = 0;
-};
-
-/// vfio_unpin_page_external over the records key + i * 4096, i < pages, of the dma at
-/// dma_first (keys without a record are skipped).
+/// vfio_unpin_page_external over the records key + i * 4096, i < pages, of dma d (keys
+/// without a record are skipped).
 template <class Memory>
-void unpin_external(type1_state<Memory>& s, std::uint64_t dma_first, std::uint64_t key,
+void unpin_external(type1_state<Memory>& s, dma_record& d, std::uint64_t key,
                     std::uint64_t pages, bool do_accounting) {
-  auto p = s.dmas.find(dma_first);
-  if (!p) return;
-  dma_record& d = s.dmas.value(*p);
   if (!d.has_pins()) return;
   d.ext()->pins.drop_ref(key, pages, [&](const pin_run_view& v) {
     if (v.kind != frame_kind::page) return;
@@ -77,6 +66,26 @@ std::optional<typename type1_state<Memory>::pos> dma_for_page(const type1_state<
   return s.find_dma(iova_k, page_bytes);
 }
 
+/// vfio_iommu_type1_unpin_pages' loop: drops one reference from every record among the
+/// npage pages from iova0. False if a page has no covering dma (the loop ends there).
+template <class Memory>
+bool unpin_walk(type1_state<Memory>& s, std::uint64_t iova0, std::uint64_t npage,
+                bool do_accounting) {
+  std::uint64_t k = 0;
+  while (k < npage) {
+    const std::uint64_t iova_k = iova0 + k * page_bytes;
+    const auto p = dma_for_page(s, iova_k);
+    if (!p) return false;
+    const std::uint64_t first = s.dmas.key(*p);
+    dma_record& d = s.dmas.value(*p);
+    std::uint64_t span = 1;
+    if (iova_k >= first) span = std::min(npage - k, (d.last() - iova_k) / page_bytes + 1);
+    unpin_external(s, d, iova_k, span, do_accounting);
+    k += span;
+  }
+  return true;
+}
+
 /// The pin call after the front-end checks, under the lock.
 template <class Memory>
 result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64_t iova0,
@@ -90,14 +99,15 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
   }
   if (s.device_list_empty()) return fail(errc::invalid_argument);
   const bool do_accounting = s.domains.empty();
-  std::vector<pin_step> done;
   std::error_code err;
   bool bogus = false;
+  std::uint64_t k = 0;
+  // Pages 0..k-1 all took a reference (k only grows past pages done); the dmas did not
+  // change, so the unpin walk drops exactly those references.
   auto unwind = [&] {
-    for (const pin_step& st : done) unpin_external(s, st.dma_first, st.key, st.pages, do_accounting);
+    (void)unpin_walk(s, iova0, k, do_accounting);
     std::fill(out.begin(), out.end(), page_handle{});
   };
-  std::uint64_t k = 0;
   while (k < npage && !err) {
     const std::uint64_t iova_k = iova0 + k * page_bytes;  // dma_addr_t: wraps pre-Mastro
     const auto p = dma_for_page(s, iova_k);
@@ -112,7 +122,6 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
     if (auto rec = pr ? pr->covering(iova_k) : std::nullopt) {
       const std::uint64_t n = std::min(span, (rec->last_key() - iova_k) / page_bytes + 1);
       d.ext()->pins.add_ref(iova_k, n);
-      done.push_back({first, iova_k, n});
       for (std::uint64_t i = 0; i < n; ++i) {
         auto h = s.mem->page_of(pfn(rec->frame + (iova_k - rec->key) / page_bytes + i));
         if (h) out[k + i] = *h;
@@ -144,7 +153,6 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
       break;
     }
     d.ext_or_make().pins.insert(iova_k, run->first.value(), n, run->kind);
-    done.push_back({first, iova_k, n});
     if (run->kind == frame_kind::no_page) bogus = true;
     for (std::uint64_t i = 0; i < n; ++i) {
       if (run->kind != frame_kind::no_page) {
@@ -185,21 +193,8 @@ void do_unpin(type1_state<Memory>& s, std::uint64_t iova0, std::uint64_t npage) 
     s.warn("vfio_iommu_type1_unpin_pages: WARN_ON(overflow)");
     return;
   }
-  const bool do_accounting = s.domains.empty();
-  std::uint64_t k = 0;
-  while (k < npage) {
-    const std::uint64_t iova_k = iova0 + k * page_bytes;
-    const auto p = dma_for_page(s, iova_k);
-    if (!p) {
-      s.warn("vfio_iommu_type1_unpin_pages: WARN_ON(i != npage)");
-      return;
-    }
-    const std::uint64_t first = s.dmas.key(*p);
-    std::uint64_t span = 1;
-    if (iova_k >= first) span = std::min(npage - k, (s.dmas.value(*p).last() - iova_k) / page_bytes + 1);
-    unpin_external(s, first, iova_k, span, do_accounting);
-    k += span;
-  }
+  if (!unpin_walk(s, iova0, npage, s.domains.empty()))
+    s.warn("vfio_iommu_type1_unpin_pages: WARN_ON(i != npage)");
 }
 
 }  // namespace vfiopin::mock::detail
