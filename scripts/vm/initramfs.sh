@@ -6,6 +6,8 @@
 # vm_initramfs_build STAGE OUT: fills the directory STAGE and packs it, uncompressed
 # (newc, owner root), into OUT. Inputs, set by scripts/vfio-vm:
 #   VM_KDIR       prepared kernel dir (modules/*.ko, modules/load-order)
+#   VM_KMOD_DIR   empty, or the test mdev modules of kmod.sh (*.ko, load-order), put in
+#                 /lib/modules/kmod
 #   VM_BINS       array of NAME=FILE: static programs, put on the guest PATH as NAME
 #   VM_FILES      array of paths: copied into the guest's /job under their base names
 #   VM_ENV        array of NAME=VALUE: exported for the command
@@ -27,6 +29,10 @@ vm_initramfs_build() {
   chmod 0755 "$stage/init"
   cp -- "$busybox" "$stage/bin/busybox"
   cp -- "$VM_KDIR"/modules/*.ko "$VM_KDIR/modules/load-order" "$stage/lib/modules/vfio/"
+  if [[ -n ${VM_KMOD_DIR:-} ]]; then
+    mkdir -p "$stage/lib/modules/kmod"
+    cp -- "$VM_KMOD_DIR"/*.ko "$VM_KMOD_DIR/load-order" "$stage/lib/modules/kmod/"
+  fi
 
   for entry in "${VM_BINS[@]}"; do
     name=${entry%%=*}

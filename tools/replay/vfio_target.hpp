@@ -23,14 +23,22 @@
 //   dma-read/write the edu device of G; the bytes cross through a scratch page mapped
 //                  read-write at IOVA 0x0ffff000 for the duration of the operation
 //   locked         VmLck of /proc/self/status, in bytes
-//   emulated       `skip no-emulated-device`: user space cannot create an emulated-IOMMU
-//                  group; the test mdev of the kernel-in-the-loop work provides one
+//   emulated E     an instance of the project's test mediated device (tests/kmod, loaded
+//                  by `vfio-vm --kmod`): created through sysfs, its emulated-IOMMU group
+//                  attached to the container, its device opened; without the module,
+//                  `skip no-emulated-device` (user space cannot make an emulated group)
+//   pin/unpin      the module's PIN/UNPIN ioctls: the kernel's vfio_pin_pages and
+//                  vfio_unpin_pages. The module unpins everything it holds in a range the
+//                  kernel notifies it about, as the format requires. A pin that hands back
+//                  a page without a valid pfn (Linux 6.0-6.1.31 on PFNMAP) is undone and
+//                  reported as errc::bogus_page, as the mock's linux-6.1.31 profile does
 // Anything that is a setup problem (no /dev/vfio, no edu device) throws: the runner says so
 // and exits 2.
 #ifndef VFIOPIN_TOOLS_REPLAY_VFIO_TARGET_HPP
 #define VFIOPIN_TOOLS_REPLAY_VFIO_TARGET_HPP
 
 #include "privilege.hpp"
+#include "tests/kmod/vfiopin_test_mdev.h"
 #include "target_common.hpp"
 
 #include <vfiopin/real/device.hpp>
@@ -43,9 +51,12 @@
 #include <vfiopin/scenario/target.hpp>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -174,14 +185,55 @@ class vfio_target final : public scenario::target {
     }
     return scenario::outcome::same();
   }
-  scenario::outcome emulated(const scenario::op_emulated&) override {
-    return scenario::outcome::skip("no-emulated-device");
+  scenario::outcome emulated(const scenario::op_emulated& op) override {
+    if (!std::filesystem::exists(mdev_type_dir())) return scenario::outcome::skip("no-emulated-device");
+    if (!t_) return scenario::outcome::err(errc::invalid_argument);  // no container to join
+    drop_emulated(op.device);
+    auto e = std::make_unique<emulated_device>();
+    e->uuid = instance_uuid(op.device);
+    if (!write_sysfs(mdev_type_dir() / "create", e->uuid)) {
+      throw std::runtime_error("vfio backend: cannot create mdev instance " + e->uuid);
+    }
+    e->created = true;
+    std::error_code ec;
+    const auto link = std::filesystem::read_symlink(mdev_dir(e->uuid) / "iommu_group", ec);
+    if (ec) throw std::runtime_error("vfio backend: mdev " + e->uuid + " has no IOMMU group");
+    e->group = group_id{static_cast<std::uint32_t>(std::stoul(link.filename().string()))};
+    if (auto a = t_->attach_group(e->group); !a) {
+      remove_instance(*e);
+      return scenario::outcome::err(a.error());
+    }
+    auto dev = real::device::open(*t_->group_fd(e->group), e->uuid);
+    if (!dev) throw std::runtime_error("vfio backend: cannot open mdev " + e->uuid + ": " + dev.error().message());
+    e->dev.emplace(std::move(*dev));
+    emulated_[op.device] = std::move(e);
+    return scenario::outcome::ok();
   }
-  scenario::outcome pin(const scenario::op_pin&) override {
-    return scenario::outcome::skip("no-emulated-device");
+  scenario::outcome pin(const scenario::op_pin& op) override {
+    const auto it = emulated_.find(op.device);
+    if (it == emulated_.end()) return scenario::outcome::err(errc::invalid_argument);
+    const auto n = static_cast<std::int32_t>(std::min<std::uint64_t>(op.npages, VFIOPIN_TEST_MDEV_MAX_PIN + 1));
+    std::vector<vfiopin_test_mdev_page> pages(static_cast<std::size_t>(std::max(n, 1)));
+    vfiopin_test_mdev_pin arg{};
+    arg.iova = op.iova;
+    arg.npage = n;
+    arg.prot = static_cast<std::uint32_t>(scenario::to_library_prot(op.prot));
+    arg.pages = reinterpret_cast<std::uintptr_t>(pages.data());
+    auto r = real::sys_ioctl(real::linux_syscalls(), it->second->dev->fd(), VFIOPIN_TEST_MDEV_PIN, &arg);
+    if (!r) return scenario::outcome::err(r.error());  // the module's own refusal
+    if (arg.result < 0) return scenario::outcome::err(-arg.result);
+    for (std::int32_t k = 0; k < arg.result; ++k) {
+      if ((pages[static_cast<std::size_t>(k)].flags & VFIOPIN_TEST_MDEV_PAGE_PFN_VALID) == 0) {
+        unpin_pages(*it->second, op.iova, arg.result);  // never keep a bogus page
+        return scenario::outcome::err(errc::bogus_page);
+      }
+    }
+    return scenario::outcome::ok();
   }
-  scenario::outcome unpin(const scenario::op_unpin&) override {
-    return scenario::outcome::skip("no-emulated-device");
+  scenario::outcome unpin(const scenario::op_unpin& op) override {
+    const auto it = emulated_.find(op.device);
+    if (it != emulated_.end()) unpin_pages(*it->second, op.iova, static_cast<std::int64_t>(op.npages));
+    return scenario::outcome::ok();
   }
 
  private:
@@ -189,6 +241,56 @@ class vfio_target final : public scenario::target {
     std::string address;
     std::uint32_t group = 0;
   };
+  /// An instance of the test mdev: its group is in the container, its device open.
+  struct emulated_device {
+    std::string uuid;
+    group_id group{};
+    bool created = false;
+    std::optional<real::device> dev;
+  };
+
+  static std::filesystem::path mdev_type_dir() {
+    return std::filesystem::path("/sys/class/mdev_bus") / VFIOPIN_TEST_MDEV_PARENT /
+           "mdev_supported_types" /
+           (std::string(VFIOPIN_TEST_MDEV_PARENT) + "-" + VFIOPIN_TEST_MDEV_TYPE);
+  }
+  static std::filesystem::path mdev_dir(const std::string& uuid) {
+    return std::filesystem::path("/sys/bus/mdev/devices") / uuid;
+  }
+  /// A UUID per (process, device E), so that reruns never collide.
+  static std::string instance_uuid(std::uint64_t e) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "5f1e0000-0000-4000-8000-%06x%06x",
+                  static_cast<unsigned>(::getpid()) & 0xffffffU, static_cast<unsigned>(e) & 0xffffffU);
+    return buf;
+  }
+  static bool write_sysfs(const std::filesystem::path& p, const std::string& v) {
+    std::ofstream out(p);
+    out << v;
+    out.flush();
+    return static_cast<bool>(out);
+  }
+  /// The module's UNPIN in chunks of at most 512 pages (it refuses more, as the kernel WARNs).
+  static void unpin_pages(emulated_device& e, std::uint64_t iova0, std::int64_t npages) {
+    if (npages <= 0 || npages > 512) return;  // vfio_unpin_pages WARNs and does nothing
+    vfiopin_test_mdev_unpin arg{};
+    arg.iova = iova0;
+    arg.npage = static_cast<std::int32_t>(npages);
+    (void)real::sys_ioctl(real::linux_syscalls(), e.dev->fd(), VFIOPIN_TEST_MDEV_UNPIN, &arg);
+  }
+  /// Closes the device (the module drops its pins), detaches the group, removes the mdev.
+  void drop_emulated(std::uint64_t e) {
+    auto it = emulated_.find(e);
+    if (it == emulated_.end()) return;
+    it->second->dev.reset();
+    if (t_) (void)t_->detach_group(it->second->group);
+    remove_instance(*it->second);
+    emulated_.erase(it);
+  }
+  static void remove_instance(emulated_device& e) noexcept {
+    if (e.created) (void)write_sysfs(mdev_dir(e.uuid) / "remove", "1");
+    e.created = false;
+  }
   /// A device opened for DMA, with its edu driver (which owns a BAR0 mmap).
   struct dma_device {
     real::device dev;
@@ -313,7 +415,10 @@ class vfio_target final : public scenario::target {
       }
     }
     dma_devices_.clear();
-    t_.reset();
+    for (auto& [id, e] : emulated_) e->dev.reset();  // the module releases its pins
+    t_.reset();  // every group leaves; the kernel releases the container
+    for (auto& [id, e] : emulated_) remove_instance(*e);
+    emulated_.clear();
   }
 
   [[nodiscard]] std::byte* cpu(const std::string& name) const { return regions_.at(name).data(); }
@@ -345,6 +450,7 @@ class vfio_target final : public scenario::target {
   std::unique_ptr<real::page_region> scratch_;
   std::unique_ptr<real::type1> t_;
   std::map<std::uint64_t, std::unique_ptr<dma_device>> dma_devices_;
+  std::map<std::uint64_t, std::unique_ptr<emulated_device>> emulated_;
   std::map<std::string, region_state, std::less<>> regions_;
 };
 
