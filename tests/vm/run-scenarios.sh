@@ -11,7 +11,7 @@
 # files without one run on every kernel. Exit status: 0 if every file that ran passed, 1 otherwise.
 #
 # `emulated` needs an emulated-IOMMU group (an mdev): user space cannot create one. With the
-# project's test mdev loaded (vfio-vm --kmod) vfiopin-replay creates instances of it;
+# project's test mdev loaded (vfio-vm does by default) vfiopin-replay creates instances of it;
 # without it such files are NOT-RUN and counted apart: they are not passes.
 set -u
 dir=${1:?usage: run-scenarios.sh DIR}
@@ -29,7 +29,7 @@ for f in "$dir"/*.vfs; do
     continue
   fi
   if grep -q '^# requires:.*emulated' "$f" && [ ! -d /sys/class/mdev_bus/vfiopin_test_mdev ]; then
-    echo "NOT-RUN $name (needs an emulated-IOMMU device: vfio-vm --kmod)"
+    echo "NOT-RUN $name (needs an emulated-IOMMU device: the test mdev is not loaded)"
     notrun=$((notrun + 1))
     continue
   fi

@@ -23,8 +23,8 @@
 //   dma-read/write the edu device of G; the bytes cross through a scratch page mapped
 //                  read-write at IOVA 0x0ffff000 for the duration of the operation
 //   locked         VmLck of /proc/self/status, in bytes
-//   emulated E     an instance of the project's test mediated device (tests/kmod, loaded
-//                  by `vfio-vm --kmod`): created through sysfs, its emulated-IOMMU group
+//   emulated E     an instance of the project's test mediated device (tests/kmod, which
+//                  scripts/vfio-vm loads by default): created through sysfs, its emulated-IOMMU group
 //                  attached to the container, its device opened; without the module,
 //                  `skip no-emulated-device` (user space cannot make an emulated group)
 //   pin/unpin      the module's PIN/UNPIN ioctls: the kernel's vfio_pin_pages and
