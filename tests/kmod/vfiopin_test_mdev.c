@@ -155,6 +155,11 @@ static void tm_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length)
 	st->unmap_calls++;
 	if (st->mode != VFIOPIN_TEST_MDEV_MODE_KEEP_PINS && length > 0)
 		released = tm_release_range(st, iova, iova + (length - 1));
+	else
+		/* Logged to the kernel log too: after the kernel BUG()s, user space
+		 * can no longer ask the device for its log. */
+		pr_info("vfiopin_test_mdev: dma_unmap 0x%llx+0x%llx: pins kept (%u)\n",
+			iova, length, st->unmap_calls);
 	if (st->log_count < VFIOPIN_TEST_MDEV_LOG_SIZE) {
 		struct vfiopin_test_mdev_unmap_entry *e = &st->log[st->log_count++];
 
