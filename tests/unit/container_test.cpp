@@ -82,7 +82,7 @@ TEST_CASE("container: a mapping unmaps when its handle dies (vfio_dma_do_map/unm
   CHECK(proc.quiescent());
 }
 
-TEST_CASE("container: explicit unmap reports the size; release keeps the mapping",
+TEST_CASE("container: explicit unmap reports the size, release keeps the mapping",
           "[container]") {
   mock::process proc;
   const auto buf = *proc.map_region(mock::region_kind::anon, 64_KiB, false);

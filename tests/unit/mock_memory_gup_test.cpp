@@ -74,7 +74,7 @@ TEST_CASE("vaddr_get_pfns: an untouched anon page read-pinned is the zero page: 
   CHECK(h->bytes()[0] == std::byte{0});
 }
 
-TEST_CASE("vaddr_get_pfns: FOLL_WRITE allocates; pages faulted in order are one contiguous run",
+TEST_CASE("vaddr_get_pfns: FOLL_WRITE allocates, pages faulted in order are one contiguous run",
           "[mock][memory][gup]") {
   process p;
   const vaddr va = must_map(p, region_kind::anon, 64_KiB);
@@ -138,7 +138,7 @@ TEST_CASE("vfio_pin_pages_remote chunking: a run stops at max, at the region end
   CHECK(p.quiescent());
 }
 
-TEST_CASE("follow_fault_pfn: a bar pin gives no_page frames, takes no reference; page_of "
+TEST_CASE("follow_fault_pfn: a bar pin gives no_page frames, takes no reference, page_of "
           "refuses them (vfio_iommu_type1_pin_pages 6.4+: !pfn_valid)",
           "[mock][memory][gup][bar]") {
   process p;
@@ -269,7 +269,7 @@ TEST_CASE("physmem allocation order: sequential faults are contiguous, scatter b
   CHECK(p.quiescent());
 }
 
-TEST_CASE("hugetlb: 2 MiB aligned blocks of 512 frames; consecutive huge pages are contiguous "
+TEST_CASE("hugetlb: 2 MiB aligned blocks of 512 frames, consecutive huge pages are contiguous "
           "unless scattered",
           "[mock][memory][gup][hugetlb]") {
   process p;

@@ -116,7 +116,7 @@ TEST_CASE("CPU stores and loads round-trip across pages of anon, memfd and huget
   }
 }
 
-TEST_CASE("CPU access faults: store to ro, hole, unmapped, past the end; all or nothing",
+TEST_CASE("CPU access faults: store to ro, hole, unmapped, past the end, all or nothing",
           "[mock][memory][cpu]") {
   process p;
   const auto ro = p.map_region(region_kind::memfd, 8_KiB, true);

@@ -18,7 +18,7 @@ result<void> get(fixture& f, std::uint64_t at, std::uint64_t size, std::span<std
 }
 }  // namespace
 
-TEST_CASE("vfio_iommu_type1_dirty_pages: v1 EACCES; START and STOP idempotent",
+TEST_CASE("vfio_iommu_type1_dirty_pages: v1 EACCES, START and STOP idempotent",
           "[mock][type1][dirty]") {
   SECTION("v1") {
     fixture f(iommu_type::type1);
@@ -97,7 +97,7 @@ TEST_CASE("vfio_iova_dirty_bitmap: pinned pages are reported on every GET until 
   dev.detach();
 }
 
-TEST_CASE("update_user_bitmap: bit offsets not a multiple of 64 OR in the user's low bits; "
+TEST_CASE("update_user_bitmap: bit offsets not a multiple of 64 OR in the user's low bits, "
           "whole words are written",
           "[mock][type1][dirty]") {
   fixture f;

@@ -124,7 +124,7 @@ TEST_CASE("vfio_dma_do_map: the Mastro series' order and EOVERFLOW (upstream-202
   f.ok();
 }
 
-TEST_CASE("vfio_dma_do_map: dma_entry_limit is sampled at VFIO_SET_IOMMU; ENOSPC at the limit",
+TEST_CASE("vfio_dma_do_map: dma_entry_limit is sampled at VFIO_SET_IOMMU, ENOSPC at the limit",
           "[mock][type1][map]") {
   fixture f;
   f.t.set_dma_entry_limit(3);
@@ -147,7 +147,7 @@ TEST_CASE("vfio_dma_do_map: dma_entry_limit is sampled at VFIO_SET_IOMMU; ENOSPC
   f.ok();
 }
 
-TEST_CASE("vfio_pin_pages_remote: RLIMIT_MEMLOCK without CAP_IPC_LOCK; the same pages at a "
+TEST_CASE("vfio_pin_pages_remote: RLIMIT_MEMLOCK without CAP_IPC_LOCK, the same pages at a "
           "second IOVA are charged twice",
           "[mock][type1][map][accounting]") {
   fixture f;

@@ -60,7 +60,7 @@ TEST_CASE("vfio_iommu_type1_pin_pages: v1 EACCES, outside any dma EINVAL, prot E
   }
 }
 
-TEST_CASE("vfio_iommu_type1_pin_pages: refcounted records keyed by exact iova; accounting only "
+TEST_CASE("vfio_iommu_type1_pin_pages: refcounted records keyed by exact iova, accounting only "
           "without a real domain",
           "[mock][type1][pin][accounting]") {
   pin_env e;
@@ -175,7 +175,7 @@ TEST_CASE("vfio_iommu_type1_pin_pages: EBUSY while a vaddr is invalid (6.2+)", "
   f.ok();
 }
 
-TEST_CASE("vfio_iommu_type1_unpin_pages: no dma stops the loop (WARN); no record is skipped",
+TEST_CASE("vfio_iommu_type1_unpin_pages: no dma stops the loop (WARN), no record is skipped",
           "[mock][type1][pin]") {
   pin_env e;
   REQUIRE(e.dev.pin(0x100000, 2));

@@ -57,7 +57,7 @@ TEST_CASE("vfio_dma_do_unmap v2: EOVERFLOW after the Mastro series", "[mock][typ
   f.ok();
 }
 
-TEST_CASE("vfio_dma_do_unmap v1: a request starting inside a mapping succeeds with size 0; "
+TEST_CASE("vfio_dma_do_unmap v1: a request starting inside a mapping succeeds with size 0, "
           "one covering a mapping's first iova removes all of it",
           "[mock][type1][unmap][v1]") {
   fixture f(iommu_type::type1);

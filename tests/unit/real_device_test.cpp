@@ -231,7 +231,7 @@ std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
 
 }  // namespace
 
-TEST_CASE("real device: opened from its group by name; closed once", "[real][device]") {
+TEST_CASE("real device: opened from its group by name, closed once", "[real][device]") {
   fake_vfio_device k;
   {
     auto d = real::device::open(group_fd, "0000:00:01.0", k);

@@ -89,7 +89,7 @@ TEST_CASE("real anon region: placed on 2 MiB with an inaccessible guard after it
   CHECK(r->bytes()[0] == std::byte{1});
 }
 
-TEST_CASE("real regions: sizes round up to the page size; size 0 is EINVAL", "[real][memory]") {
+TEST_CASE("real regions: sizes round up to the page size, size 0 is EINVAL", "[real][memory]") {
   auto a = page_region::anon(byte_count{5000});
   REQUIRE(a.has_value());
   CHECK(a->size() == byte_count{8192});

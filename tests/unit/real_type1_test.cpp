@@ -206,7 +206,7 @@ TEST_CASE("real type1: open_container checks the API version and the type", "[re
   CHECK(k.open_fds.empty());  // nothing leaked on either error path
 }
 
-TEST_CASE("real type1: first attach sets the IOMMU type; a failing SET_IOMMU undoes it", "[real]") {
+TEST_CASE("real type1: first attach sets the IOMMU type, a failing SET_IOMMU undoes it", "[real]") {
   fake_vfio k;
   {
     auto t = make(k, iommu_type::type1);
@@ -438,7 +438,7 @@ TEST_CASE("real type1: the container API runs on the real backend", "[real]") {
   CHECK(k.open_fds.empty());
 }
 
-TEST_CASE("real proc_status: VmLck in kB becomes bytes; anything else is a protocol error", "[real]") {
+TEST_CASE("real proc_status: VmLck in kB becomes bytes, anything else is a protocol error", "[real]") {
   CHECK(real::parse_vm_locked("Name:\tx\nVmLck:\t     128 kB\nVmPin:\t0 kB\n") == byte_count{128 * 1024});
   CHECK(real::parse_vm_locked("VmLck:\t0 kB\n") == byte_count{0});
   CHECK(real::parse_vm_locked("VmPin:\t0 kB\n").error() == errc::protocol_error);

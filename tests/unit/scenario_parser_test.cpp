@@ -366,7 +366,7 @@ TEST_CASE("argument counts", "[scenario][parser]") {
   }
 }
 
-TEST_CASE("arguments are checked left to right; the first error wins", "[scenario][parser]") {
+TEST_CASE("arguments are checked left to right, the first error wins", "[scenario][parser]") {
   const std::string head = "container type1v2\nmem a anon 1M\n";
   CHECK(parse_error(head + "map 1k b 0 4K x") ==
         "t.vfs:3: lower-case suffix in '1k' (the suffixes are K, M and G)");

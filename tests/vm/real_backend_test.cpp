@@ -185,7 +185,7 @@ TEST_CASE("real: bytes written through a page handle are what the device reads",
   CHECK(std::memcmp(h[1].bytes().data() + 0x100, pattern.data(), pattern.size()) == 0);
 }
 
-TEST_CASE("real: the unmap notification comes first; a BAR page is never a page handle", "[vm]") {
+TEST_CASE("real: the unmap notification comes first, a BAR page is never a page handle", "[vm]") {
   testbed tb;
   auto c = open_container();
   auto g = c->attach(tb.group());
