@@ -444,6 +444,8 @@ TEST_CASE("real proc_status: VmLck in kB becomes bytes, anything else is a proto
   CHECK(real::parse_vm_locked("VmPin:\t0 kB\n").error() == errc::protocol_error);
   CHECK(real::parse_vm_locked("VmLck:\t12 MB\n").error() == errc::protocol_error);
   CHECK(real::parse_vm_locked("VmLck:\t99999999999999999999 kB\n").error() == errc::protocol_error);
+  // locked_vm one page below zero: the kernel prints (2^64 - 1) * 4 kB modulo 2^64.
+  CHECK(real::parse_vm_locked("VmLck:\t18446744073709551612 kB\n") == byte_count{0xfffffffffffff000});
   auto mine = real::vm_locked();  // this process: root or not, the line is there
   CHECK(mine.has_value());
 }

@@ -172,7 +172,9 @@ class mock_target final : public scenario::target {
   }
   scenario::outcome info(const scenario::op_info&) override { return info_outcome(t_->info()); }
   scenario::outcome locked(const scenario::op_locked&) override {
-    return scenario::outcome::ok().with(scenario::field::locked(bytes_in(proc_->locked_vm()).value()));
+    // VmLck in bytes, modulo 2^64 like the kernel's own figure (locked_vm can wrap below zero).
+    return scenario::outcome::ok().with(
+        scenario::field::locked(proc_->locked_vm().value() << page_shift));
   }
   scenario::outcome dirty_start(const scenario::op_dirty_start&) override { return done(t_->dirty_start()); }
   scenario::outcome dirty_stop(const scenario::op_dirty_stop&) override { return done(t_->dirty_stop()); }

@@ -244,22 +244,24 @@ class process {
   void set_cap_ipc_lock(bool cap) noexcept { cap_ipc_lock_ = cap; }
   [[nodiscard]] bool cap_ipc_lock() const noexcept { return cap_ipc_lock_; }
 
-  /// __account_locked_vm(inc): ENOMEM over the limit unless lock_cap; adds n either way.
+  /// __account_locked_vm(inc), in the kernel's unsigned long arithmetic: ENOMEM when
+  /// locked_vm + n (modulo 2^64) exceeds RLIMIT_MEMLOCK >> PAGE_SHIFT unless lock_cap
+  /// (RLIM_INFINITY is ~0UL >> PAGE_SHIFT pages, a limit too); adds n either way.
   [[nodiscard]] result<void> account_locked(page_count n, bool lock_cap) {
     if (n.value() == 0) return {};
-    const auto sum = checked_add(locked_vm_, n);
-    if (!sum) return fail(errc::out_of_memory);
-    if (!lock_cap && memlock_limit_ && *sum > pages_in(*memlock_limit_)) {
-      return fail(errc::out_of_memory);
-    }
+    const std::uint64_t sum = locked_vm_.value() + n.value();  // wraps as the kernel's does
+    const std::uint64_t limit =
+        memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
+    if (!lock_cap && sum > limit) return fail(errc::out_of_memory);
     if (injected()) return fail(errc::out_of_memory);
-    locked_vm_ = *sum;
+    locked_vm_ = page_count(sum);
     return {};
   }
-  /// __account_locked_vm(dec). Taking off more than was charged is a bug: it traps.
+  /// __account_locked_vm(dec): `WARN_ON_ONCE(pages > locked_vm); locked_vm -= pages`. An
+  /// uncharge of more than is charged is a kernel accounting bug (the caller records the
+  /// warning); like the kernel, the model lets locked_vm wrap below zero rather than clamp.
   void unaccount_locked(page_count n) noexcept {
-    VFIOPIN_ASSERT(n <= locked_vm_, "unaccount_locked: locked_vm would go negative");
-    locked_vm_ -= n;
+    locked_vm_ = page_count(locked_vm_.value() - n.value());
   }
 
   // ---- fault injection and physical memory knobs ----

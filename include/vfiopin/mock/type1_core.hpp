@@ -141,14 +141,11 @@ struct type1_state : dma_tree {
       d.add_locked(n.value());
       return {};
     }
-    auto n = static_cast<std::uint64_t>(-npage);
-    const std::uint64_t have = page_count(mem->locked_vm()).value();
-    if (n > have) {  // __account_locked_vm WARN_ON_ONCE(pages > locked_vm)
-      warn("__account_locked_vm: uncharging more than mm->locked_vm");
-      n = have;
-    }
+    const auto n = static_cast<std::uint64_t>(-npage);
+    if (n > page_count(mem->locked_vm()).value())  // WARN_ON_ONCE(pages > locked_vm)
+      warn("__account_locked_vm: uncharging more than mm->locked_vm (it wraps below zero)");
     mem->unaccount_locked(page_count(n));
-    d.sub_locked(static_cast<std::uint64_t>(-npage));
+    d.sub_locked(n);
     return {};
   }
 
@@ -168,6 +165,19 @@ struct type1_state : dma_tree {
     if (!d.has_pins()) return false;
     const pin_records& pr = d.ext()->pins;
     return pr.count_in(iova0, iova0 + (pages * page_bytes - 1)) != pr.count_exact(iova0, pages);
+  }
+  /// True when a record in the span holds a frame that was never charged (the zero page,
+  /// a reserved pfn) while the span itself is charged page by page: the chunk skips the
+  /// record's page, so the dma is charged one page less than its non-rsvd page count.
+  [[nodiscard]] static bool uncharged_records_in(const dma_record& d, std::uint64_t iova0,
+                                                 std::uint64_t pages) {
+    if (!d.has_pins()) return false;
+    const std::uint64_t last = iova0 + (pages * page_bytes - 1);
+    bool found = false;
+    d.ext()->pins.for_each([&](const pin_run_view& v) {
+      if (v.kind != frame_kind::page && v.key <= last && v.last_key() >= iova0) found = true;
+    });
+    return found;
   }
 
   // ---- vfio_pin_pages_remote / vfio_unpin_pages_remote ----
@@ -219,7 +229,8 @@ struct type1_state : dma_tree {
     if (c.kind == frame_kind::page) {
       const auto have = pages_with_records(d, iova0, c.pages);
       const auto charge = static_cast<std::int64_t>(c.pages) - static_cast<std::int64_t>(have);
-      if (unaligned_records_in(d, iova0, c.pages)) d.set_acct_quirk();
+      if (unaligned_records_in(d, iova0, c.pages) || uncharged_records_in(d, iova0, c.pages))
+        d.set_acct_quirk();
       if (auto a = lock_acct(d, charge); !a) {
         put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
         if (carry) put_run(*carry, d.access());

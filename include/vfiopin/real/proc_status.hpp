@@ -7,6 +7,12 @@
 // figure RLIMIT_MEMLOCK is held against, so it is the one to compare with a model's
 // accounting or to watch for leaks. Read through the syscalls seam (real/vma.hpp's
 // read_proc_file); a status file without a VmLck line is errc::protocol_error.
+//
+// The kernel prints locked_vm (an unsigned long page count) times 4 as kB, in unsigned long
+// arithmetic. When a kernel accounting bug takes locked_vm below zero (it WARNs in
+// __account_locked_vm and lets it wrap; Debian 6.1 does so in zero_page_pin_replay.vfs),
+// VmLck reads 2^64 - 4n kB. The bytes are returned modulo 2^64 as well, so such a value
+// reads as 2^64 - n * 4096: the same wrapped count the mock keeps.
 #ifndef VFIOPIN_REAL_PROC_STATUS_HPP
 #define VFIOPIN_REAL_PROC_STATUS_HPP
 
@@ -34,11 +40,10 @@ namespace vfiopin::real {
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
     std::uint64_t kib = 0;
     const auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), kib);
-    if (ec != std::errc{} || std::string_view(p, static_cast<std::size_t>(line.data() + line.size() - p)) != " kB" ||
-        kib > (~std::uint64_t{0} >> 10)) {
+    if (ec != std::errc{} || std::string_view(p, static_cast<std::size_t>(line.data() + line.size() - p)) != " kB") {
       return unexpected(errc::protocol_error);
     }
-    return byte_count{kib << 10};
+    return byte_count{kib << 10};  // modulo 2^64, as the kernel computed kib
   }
   return unexpected(errc::protocol_error);
 }
