@@ -34,8 +34,9 @@
 
 #include <vfiopin/mock/type1.hpp>
 
+#include <algorithm>
 #include <cstdint>
-#include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -78,27 +79,27 @@ void check_dmas(const type1_state<Memory>& s, std::vector<std::string>& out) {
   std::optional<std::uint64_t> prev_last;
   std::uint64_t invalid = 0;
   s.dmas.for_each([&](std::uint64_t first, const dma_record& d) {
-    const std::string at = " (dma at " + std::to_string(first) + ")";
-    if (d.last() < first) bad("2: empty or inverted dma" + at);
-    if (prev_last && *prev_last >= first) bad("1: overlapping dmas" + at);
+    const auto at = [first] { return " (dma at " + std::to_string(first) + ")"; };
+    if (d.last() < first) bad("2: empty or inverted dma" + at());
+    if (prev_last && *prev_last >= first) bad("1: overlapping dmas" + at());
     prev_last = d.last();
-    if ((first | d.vaddr() | (d.last() + 1)) & (page_bytes - 1)) bad("2: unaligned dma" + at);
-    if (d.vaddr() + (d.last() - first) < d.vaddr()) bad("2: vaddr range wraps" + at);
+    if ((first | d.vaddr() | (d.last() + 1)) & (page_bytes - 1)) bad("2: unaligned dma" + at());
+    if (d.vaddr() + (d.last() - first) < d.vaddr()) bad("2: vaddr range wraps" + at());
     if (d.vaddr_invalid()) ++invalid;
     if (!s.iova_list.empty()) {
       bool inside = false;
       for (const auto& n : s.iova_list)
         inside |= first >= n.first().value() && d.last() <= n.last().value();
-      if (!inside) bad("4: dma outside the IOVA list" + at);
+      if (!inside) bad("4: dma outside the IOVA list" + at());
     }
-    if (d.iommu_mapped() != !s.domains.empty()) bad("16: iommu_mapped disagrees with the domains" + at);
+    if (d.iommu_mapped() != !s.domains.empty()) bad("16: iommu_mapped disagrees with the domains" + at());
     if (const dma_ext* e = d.ext()) {
       e->pins.for_each([&](const pin_run_view& v) {
-        if (v.refs == 0) bad("5: record with refcount 0" + at);
+        if (v.refs == 0) bad("5: record with refcount 0" + at());
         const std::uint64_t lo = first >= page_bytes - 1 ? first - (page_bytes - 1) : 0;
-        if (v.key < lo || v.last_key() > d.last()) bad("5: record outside its dma" + at);
+        if (v.key < lo || v.last_key() > d.last()) bad("5: record outside its dma" + at());
       });
-      if (!e->dirty.empty() && !s.dirty_tracking) bad("22: dirty bits while not tracking" + at);
+      if (!e->dirty.empty() && !s.dirty_tracking) bad("22: dirty bits while not tracking" + at());
     }
   });
   if (invalid != s.vaddr_invalid_count) bad("20: vaddr_invalid_count mismatch");
@@ -107,7 +108,9 @@ void check_dmas(const type1_state<Memory>& s, std::vector<std::string>& out) {
 template <class Memory>
 void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::string>& out) {
   auto bad = [&](std::string m) { out.push_back(std::move(m)); };
-  std::map<std::uint64_t, std::uint64_t> expected;  // pfn -> GUP pins the model holds
+  // GUP pins the model holds, as (first frame, pages) runs; summed per frame at the end by
+  // a sweep over the run boundaries (no per-page allocation: this runs after every step).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> expected;
   // Page tables: the first domain is the reference; every other must be identical per page.
   if (!s.domains.empty()) {
     const iommu_domain& ref = *s.domains.front();
@@ -132,7 +135,7 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
         }
         if (run->kind == frame_kind::page) {
           nonrsvd += run->pages;
-          for (std::uint64_t k = 0; k < run->pages; ++k) ++expected[run->frame + k];
+          expected.emplace_back(run->frame, run->pages);
         }
         translated += run->pages;
         const std::uint64_t run_last = at + (run->pages * page_bytes - 1);
@@ -155,7 +158,7 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
       e->pins.for_each([&](const pin_run_view& v) {
         if (v.kind == frame_kind::page) {
           nonrsvd_records += v.pages;
-          for (std::uint64_t k = 0; k < v.pages; ++k) ++expected[v.frame + k];
+          expected.emplace_back(v.frame, v.pages);
         }
       });
     if (s.domains.empty()) {
@@ -165,10 +168,27 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
     }
   });
   if constexpr (requires(pfn f) { s.mem->pincount(f); s.mem->total_pins(); }) {
+    // Boundaries: +1 at a run's first frame, -1 after its last; between two consecutive
+    // boundaries every frame holds the same expected count.
+    std::vector<std::pair<std::uint64_t, std::int64_t>> edges;
+    edges.reserve(expected.size() * 2);
     std::uint64_t total = 0;
     for (const auto& [f, n] : expected) {
       total += n;
-      if (s.mem->pincount(pfn(f)) < n) bad("13: frame " + std::to_string(f) + " holds fewer pins than the model's");
+      edges.emplace_back(f, 1);
+      edges.emplace_back(f + n, -1);  // frames are far below 2^64: no wrap
+    }
+    std::sort(edges.begin(), edges.end());
+    std::int64_t depth = 0;
+    for (std::size_t i = 0; i < edges.size(); ++i) {
+      depth += edges[i].second;
+      if (depth <= 0 || i + 1 == edges.size()) continue;
+      const auto need = static_cast<std::uint64_t>(depth);
+      for (std::uint64_t f = edges[i].first; f < edges[i + 1].first; ++f)
+        if (s.mem->pincount(pfn(f)) < need) {
+          bad("13: frame " + std::to_string(f) + " holds fewer pins than the model's");
+          break;
+        }
     }
     if (s.mem->total_pins() < total) bad("13: the process holds fewer pins than the model");
   }

@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// fuzz_ops: operation sequences on one mock type1 container (include/vfiopin/mock/).
+//
+// Theory of operation. The input is a run configuration and up to ops::max_ops operations
+// (fuzz/op_decoder.hpp). One mock::process and one mock::type1 over it, of the kernel
+// profile, IOMMU type and geometry the first byte picks, execute them: process operations
+// (mmap of anon/memfd/hugetlb/bar/hole regions, read-only or not, munmap, aliases, CPU
+// loads and stores, RLIMIT_MEMLOCK and CAP_IPC_LOCK), container operations (attach and
+// detach of groups 0..2, MAP_DMA plain and VADDR, UNMAP_DMA plain, ALL, VADDR and
+// GET_DIRTY_BITMAP, DIRTY_PAGES START/STOP/GET_BITMAP, GET_INFO, dma_entry_limit) and
+// emulated devices (add_device on an emulated or a real group, pin, unpin, remove_device).
+// Operands are resolved against the live mappings and regions, so most operations hit
+// live state. A device is a consumer that records what it pinned and, when notified of an
+// unmap, unpins every page of its that overlaps the range; a "stubborn" device keeps its
+// pins (the unmap then ends in errc::pins_retained after 11 notifications).
+//
+// Properties (a violation prints what happened on stderr and traps):
+//   1. after every operation, check_invariants() and check_exclusive_process() hold;
+//   2. no operation answers a library condition it cannot produce: errc::bogus_page only
+//      with a profile that hands out bogus pages, errc::pins_retained only once a stubborn
+//      device exists, never not_page_backed or unknown_errno; a successful pin hands out a
+//      page handle for every page; a successful UNMAP ALL leaves no mapping (but one
+//      ending at 2^64 - 1 on profiles without full_address_space, spec §10 item 3);
+//   3. teardown (each device unpins what it holds and is removed, UNMAP ALL, which must
+//      succeed unless a stubborn device left with pins, every group detached, which
+//      releases the driver, the container destroyed) leaves no mapping and a quiescent
+//      process (no pin) whose locked_vm is the container's documented residual (spec §10
+//      H1b: 0 unless unaligned pins met a replay).
+// A failure prints the operations run (with operands and errnos) and the state dump;
+// VFIOPIN_FUZZ_OPS_TRACE=1 prints the same for every input (to read a reproducer).
+// Errnos are not checked against anything here: that is the differential targets' job.
+#include "op_decoder.hpp"
+
+#include <vfiopin/mock/invariants.hpp>
+#include <vfiopin/mock/memory.hpp>
+#include <vfiopin/mock/type1.hpp>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace vfiopin;
+namespace mk = vfiopin::mock;
+namespace ops = vfiopin::fuzz::ops;
+
+constexpr std::array<mk::kernel_profile, 4> profiles{mk::debian_6_1, mk::debian_6_12,
+                                                     mk::linux_6_1_31, mk::upstream_2025};
+constexpr std::uint64_t max_region_bytes = std::uint64_t{2} << 20;
+constexpr std::size_t max_touch_bytes = 16 * 1024;
+constexpr std::size_t max_bitmap_words = 1024;
+constexpr std::size_t max_pin_pages = 520;
+
+constexpr std::array<const char*, 24> op_names{
+    "attach",      "detach",      "mmap",         "munmap",      "touch",      "alias",
+    "map",         "map-vaddr",   "unmap",        "unmap-all",   "unmap-vaddr", "unmap-dirty",
+    "dirty-start", "dirty-stop",  "dirty-get",    "entry-limit", "memlock",    "cap-restore",
+    "add-emulated", "add-real",   "remove-device", "pin",        "unpin",      "info"};
+
+/// The IOMMU geometry of variant v (run_config::geometry).
+mk::geometry make_geometry(std::uint8_t v) {
+  mk::geometry g;
+  switch (v) {
+    case 1: {  // group 2 behind a second IOMMU: attach replays into a new domain
+      mk::domain_class other;
+      other.pgsize_bitmap = 0x201000;
+      other.aperture = *interval<iova>::from_bounds(iova(0), iova(0xffffffffffffULL));
+      other.reserved.clear();
+      g.classes.push_back(other);
+      g.group_class = {{group_id{2}, 1}};
+      break;
+    }
+    case 2: {  // group 1: no MSI isolation (EPERM); group 2: 64 KiB pages, 48-bit aperture
+      mk::domain_class no_msi;
+      no_msi.isolated_msi = false;
+      mk::domain_class big_pages;
+      big_pages.pgsize_bitmap = 0x40210000;
+      big_pages.aperture = *interval<iova>::from_bounds(iova(0), iova(0xffffffffffffULL));
+      g.classes.push_back(no_msi);
+      g.classes.push_back(big_pages);
+      g.group_class = {{group_id{1}, 1}, {group_id{2}, 2}};
+      break;
+    }
+    case 3: {  // the whole 64-bit space, no reserved region, tiny limits; group 2: no domain (EIO)
+      g.classes.front().aperture = *interval<iova>::from_bounds(iova(0), iova(~std::uint64_t{0}));
+      g.classes.front().reserved.clear();
+      mk::domain_class no_domain;
+      no_domain.allocatable = false;
+      g.classes.push_back(no_domain);
+      g.group_class = {{group_id{2}, 1}};
+      g.dma_entry_limit = 12;
+      g.max_dirty_bitmap_bytes = 64;
+      break;
+    }
+    default:
+      break;
+  }
+  return g;
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "fuzz_ops: property violated: %s\n", what.c_str());
+  std::fflush(stderr);
+  __builtin_trap();
+}
+
+/// An emulated-IOMMU consumer: what it pinned, per page key (see the header comment).
+class consumer {
+ public:
+  consumer(mk::type1<>& t, bool stubborn) : t_(&t), stubborn_(stubborn) {}
+  consumer(const consumer&) = delete;
+  consumer& operator=(const consumer&) = delete;
+
+  device_id id{};
+
+  [[nodiscard]] bool stubborn() const noexcept { return stubborn_; }
+  void comply() noexcept { stubborn_ = false; }
+  [[nodiscard]] bool holds_pins() const noexcept { return !held_.empty(); }
+
+  void pinned(std::uint64_t at, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) ++held_[at + i * page_bytes];
+  }
+  /// vfio_unpin_pages(at, n), forgetting what it held there. A call that WARNs (n not in
+  /// 1..512, a page without a covering dma, v1, overflow) stops early or does nothing, so
+  /// then nothing is forgotten: believing to hold more than the records is harmless (an
+  /// unpin of a key without a record is skipped), believing to hold less is a leak.
+  void unpin(std::uint64_t at, std::uint64_t n) {
+    auto warned = [&] { return t_->with_state([](const auto& s) { return s.warnings.size(); }); };
+    const std::size_t before = warned();
+    t_->unpin_pages(id, iova(at), page_count(n));
+    if (warned() != before) return;
+    for (std::uint64_t i = 0; i < n; ++i) forget(at + i * page_bytes);
+  }
+  /// The key of the nth page it holds, if it holds any.
+  [[nodiscard]] std::optional<std::uint64_t> nth_key(std::size_t n) const {
+    if (held_.empty()) return std::nullopt;
+    auto it = held_.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(n % held_.size()));
+    return it->first;
+  }
+  /// A driver's close: everything it holds goes back, one call per reference.
+  void unpin_all() {
+    const auto held = std::exchange(held_, {});
+    for (const auto& [key, count] : held)
+      for (std::uint32_t i = 0; i < count; ++i) t_->unpin_pages(id, iova(key), page_count(1));
+  }
+
+  /// dma_unmap: unpins every held page overlapping the range (unless stubborn).
+  void operator()(interval<iova> range) noexcept {
+    if (stubborn_) return;
+    const std::uint64_t first = range.first().value();
+    const std::uint64_t last = range.last().value();
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> drop;
+    for (auto it = held_.begin(); it != held_.end();) {
+      const std::uint64_t key = it->first;
+      if (key <= last && (key >= first || first - key < page_bytes)) {
+        drop.emplace_back(*it);
+        it = held_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [key, count] : drop)
+      for (std::uint32_t i = 0; i < count; ++i) t_->unpin_pages(id, iova(key), page_count(1));
+  }
+
+ private:
+  void forget(std::uint64_t key) {
+    auto it = held_.find(key);
+    if (it != held_.end() && --it->second == 0) held_.erase(it);
+  }
+
+  mk::type1<>* t_;
+  bool stubborn_;
+  std::map<std::uint64_t, std::uint32_t> held_;
+};
+
+/// What one executed operation was, for the report of a failure.
+struct trace_entry {
+  ops::op_kind kind;
+  std::uint64_t a, b, c;
+  int err;
+};
+
+class world {
+ public:
+  explicit world(const ops::run_config& cfg)
+      : profile_(profiles[cfg.profile % profiles.size()]) {
+    const iommu_type type = cfg.type == 0   ? iommu_type::type1v2
+                            : cfg.type == 1 ? iommu_type::type1
+                                            : static_cast<iommu_type>(2);
+    proc_.set_scatter(cfg.scatter);
+    t_ = std::make_unique<mk::type1<>>(proc_, type, profile_, make_geometry(cfg.geometry));
+  }
+
+  void run(const ops::op& o, std::size_t step) {
+    step_ = step;
+    refresh();
+    exec(o);
+    check_now();
+  }
+
+  /// The operations run so far with their operands and errnos, on stderr.
+  void print_trace(bool with_state = false) const {
+    std::fprintf(stderr, "fuzz_ops: profile %s, %zu operations run:\n",
+                 std::string(profile_.name).c_str(), trace_.size());
+    for (std::size_t i = 0; i < trace_.size(); ++i) {
+      const auto& e = trace_[i];
+      const std::string_view name = errno_name(e.err);
+      std::fprintf(stderr, "  %2zu %-13s 0x%llx 0x%llx 0x%llx -> %s (%d)\n", i,
+                   op_names[static_cast<std::size_t>(e.kind)],
+                   static_cast<unsigned long long>(e.a), static_cast<unsigned long long>(e.b),
+                   static_cast<unsigned long long>(e.c),
+                   e.err == 0 ? "ok" : name.empty() ? "library" : std::string(name).c_str(), e.err);
+    }
+    if (with_state && t_) std::fprintf(stderr, "state:\n%s", t_->state_dump().c_str());
+  }
+
+  void teardown() {
+    step_ = trace_.size();
+    for (auto& c : devices_) {
+      c->comply();
+      c->unpin_all();
+      t_->remove_device(c->id);
+      check_now();
+    }
+    devices_.clear();
+    if (t_->with_state([](const auto& s) { return s.iommu_set; })) {
+      auto r = t_->unmap_dma(dma_unmap_request{iova(0), byte_count(0), unmap_flags{.all = true}, {}, {}});
+      if (r) expect_unmapped_all();
+      else if (!leaked_) fail("teardown: UNMAP ALL failed: errno " + std::to_string(to_errno(r.error())));
+      check_now();
+    }
+    for (std::uint8_t g = 0; g < 4; ++g) {
+      (void)t_->detach_group(group_of(g));
+      check_now();
+    }
+    // The last group gone, the driver is released (vfio_iommu_type1_release): nothing left.
+    if (t_->with_state([](const auto& s) { return s.iommu_set; })) fail("teardown: driver still set");
+    if (t_->mapping_count() != 0) fail("teardown: mappings left");
+    const std::uint64_t residual = t_->with_state([](const auto& s) { return s.residual_locked; });
+    t_.reset();
+    if (!proc_.quiescent())
+      fail("teardown: " + std::to_string(proc_.total_pins()) + " pins left in the process");
+    if (proc_.locked_vm().value() != residual)
+      fail("teardown: locked_vm " + std::to_string(proc_.locked_vm().value()) +
+           " pages, expected the residual " + std::to_string(residual));
+  }
+
+ private:
+  struct region {
+    std::uint64_t start;
+    std::uint64_t size;
+    mk::region_kind kind;
+  };
+
+  void refresh() {
+    maps_.clear();
+    t_->with_state([&](const auto& s) {
+      s.dmas.for_each([&](std::uint64_t first, const auto& d) { maps_.push_back({first, d.last()}); });
+    });
+    spans_.clear();
+    for (const auto& r : regions_) spans_.push_back({r.start, r.start + r.size - 1});
+  }
+
+  /// Groups 0..2, and 3: the id the first emulated group gets.
+  [[nodiscard]] static group_id group_of(std::uint8_t g) { return group_id{g < 3 ? g : 0x80000000U}; }
+  [[nodiscard]] std::uint64_t iova_of(const ops::address_operand& a) const {
+    return ops::resolve(a, maps_, ops::fixed_iovas);
+  }
+  [[nodiscard]] std::uint64_t vaddr_of(const ops::address_operand& a) const {
+    return ops::resolve(a, spans_, ops::fixed_vaddrs);
+  }
+  [[nodiscard]] consumer* device_at(std::uint8_t index) const {
+    if (devices_.empty() || index >= 240) return nullptr;
+    return devices_[index % devices_.size()].get();
+  }
+  [[nodiscard]] device_id id_of(const consumer* c, std::uint8_t index) const {
+    return c != nullptr ? c->id : device_id{index};  // an id never handed out (or gone)
+  }
+
+  void record(const ops::op& o, std::uint64_t a, std::uint64_t b, std::uint64_t c, int err) {
+    trace_.push_back(trace_entry{o.kind, a, b, c, err});
+  }
+  template <class T>
+  void note(const ops::op& o, const result<T>& r, std::uint64_t a = 0, std::uint64_t b = 0,
+            std::uint64_t c = 0) {
+    record(o, a, b, c, r ? 0 : r.error().value());
+    if (r) return;
+    const auto e = static_cast<errc>(r.error().value());
+    if (e == errc::bogus_page && profile_.pfnmap_pin != mk::pfnmap_pin_behaviour::bogus_page)
+      fail("bogus_page with a profile that has the pfn_valid check");
+    if (e == errc::pins_retained && !stubborn_seen_)
+      fail("pins_retained without a stubborn device");
+    if (e == errc::not_page_backed || e == errc::unknown_errno)
+      fail("a library condition no container operation answers");
+  }
+
+  void exec(const ops::op& o) {
+    using ops::op_kind;
+    switch (o.kind) {
+      case op_kind::attach: note(o, t_->attach_group(group_of(o.group)), o.group); break;
+      case op_kind::detach: note(o, t_->detach_group(group_of(o.group)), o.group); break;
+      case op_kind::mmap: {
+        const auto kind = static_cast<mk::region_kind>(o.region);
+        std::uint64_t size = ops::resolve(o.size, 0, {});
+        if (kind != mk::region_kind::hole && size > max_region_bytes &&
+            size <= mk::process::max_region_size.value())
+          size = max_region_bytes;  // bounded work; past 64 GiB stays (ENOMEM)
+        auto r = proc_.map_region(kind, byte_count(size), o.read_only);
+        note(o, r, size, o.region, o.read_only);
+        if (r) regions_.push_back({r->value(), proc_.region_at(*r)->size.value(), kind});
+        break;
+      }
+      case op_kind::munmap:
+      case op_kind::alias: {
+        if (regions_.empty()) { record(o, 0, 0, 0, 0); break; }
+        const auto index = o.from.index % regions_.size();
+        const region r = regions_[index];
+        if (o.kind == op_kind::munmap) {
+          proc_.unmap_region(vaddr(r.start));
+          regions_.erase(regions_.begin() + static_cast<std::ptrdiff_t>(index));
+          record(o, r.start, 0, 0, 0);
+          break;
+        }
+        auto a = proc_.map_alias(vaddr(r.start), o.read_only);
+        note(o, a, r.start);
+        if (a) regions_.push_back({a->value(), r.size, r.kind});
+        break;
+      }
+      case op_kind::touch: {
+        static const std::vector<std::byte> zeros(max_touch_bytes);
+        static std::vector<std::byte> sink(max_touch_bytes);
+        const std::uint64_t va = vaddr_of(o.from);
+        const std::size_t len = static_cast<std::size_t>(
+            std::min<std::uint64_t>(ops::resolve(o.size, va, spans_), max_touch_bytes));
+        if (o.flag) note(o, proc_.write(vaddr(va), std::span(zeros).first(len)), va, len);
+        else note(o, proc_.read(vaddr(va), std::span(sink).first(len)), va, len);
+        break;
+      }
+      case op_kind::map: {
+        const std::uint64_t at = iova_of(o.at);
+        const std::uint64_t va = vaddr_of(o.from);
+        const std::uint64_t size = ops::resolve(o.size, va, spans_);
+        note(o, t_->map_dma(dma_map_request{iova(at), vaddr(va), byte_count(size), o.access, false}),
+             at, va, size);
+        break;
+      }
+      case op_kind::map_vaddr: {
+        const std::uint64_t at = iova_of(o.at);
+        const std::uint64_t va = vaddr_of(o.from);
+        const std::uint64_t size = ops::resolve(o.size, at, maps_);
+        const prot p = o.flag ? prot::read_write : prot::none;
+        note(o, t_->map_dma(dma_map_request{iova(at), vaddr(va), byte_count(size), p, true}), at,
+             va, size);
+        break;
+      }
+      case op_kind::unmap:
+      case op_kind::unmap_vaddr: {
+        const std::uint64_t at = iova_of(o.at);
+        const std::uint64_t size = ops::resolve(o.size, at, maps_);
+        const unmap_flags f{.vaddr = o.kind == op_kind::unmap_vaddr};
+        note(o, t_->unmap_dma(dma_unmap_request{iova(at), byte_count(size), f, {}, {}}), at, size);
+        break;
+      }
+      case op_kind::unmap_all: {
+        const std::uint64_t size = o.flag ? page_bytes : 0;
+        auto r = t_->unmap_dma(dma_unmap_request{iova(0), byte_count(size), unmap_flags{.all = true}, {}, {}});
+        note(o, r, size);
+        if (r) expect_unmapped_all();
+        break;
+      }
+      case op_kind::unmap_dirty:
+      case op_kind::dirty_get: {
+        static std::vector<std::uint64_t> bitmap(max_bitmap_words);
+        const std::uint64_t at = iova_of(o.at);
+        const std::uint64_t size = ops::resolve(o.size, at, maps_);
+        const std::uint64_t shift = o.value == 0 ? 0 : static_cast<std::uint64_t>(std::countr_zero(o.value));
+        std::size_t words = static_cast<std::size_t>(
+            std::min<std::uint64_t>(((size >> shift) + 63) / 64, max_bitmap_words));
+        if (o.flag && words > 0) --words;
+        std::fill_n(bitmap.begin(), words, 0);
+        const std::span<std::uint64_t> out(bitmap.data(), words);
+        if (o.kind == op_kind::dirty_get) {
+          note(o, t_->dirty_bitmap(iova(at), byte_count(size), byte_count(o.value), out), at, size, o.value);
+        } else {
+          note(o, t_->unmap_dma(dma_unmap_request{iova(at), byte_count(size),
+                                                  unmap_flags{.get_dirty_bitmap = true},
+                                                  byte_count(o.value), out}),
+               at, size, o.value);
+        }
+        break;
+      }
+      case op_kind::dirty_start: note(o, t_->dirty_start()); break;
+      case op_kind::dirty_stop: note(o, t_->dirty_stop()); break;
+      case op_kind::entry_limit:
+        t_->set_dma_entry_limit(static_cast<std::uint32_t>(o.value));
+        record(o, o.value, 0, 0, 0);
+        break;
+      case op_kind::memlock:
+        proc_.set_memlock_limit(o.flag ? std::nullopt
+                                       : std::optional(byte_count(o.value * page_bytes)));
+        proc_.set_cap_ipc_lock(false);
+        record(o, o.flag ? ~std::uint64_t{0} : o.value, 0, 0, 0);
+        break;
+      case op_kind::cap_restore:
+        proc_.set_cap_ipc_lock(true);
+        if (o.flag) proc_.set_memlock_limit(std::nullopt);
+        record(o, o.flag, 0, 0, 0);
+        break;
+      case op_kind::add_emulated:
+      case op_kind::add_real: {
+        auto c = std::make_unique<consumer>(*t_, o.stubborn);
+        auto r = o.kind == op_kind::add_emulated
+                     ? t_->add_device(dma_unmap_callback(*c))
+                     : t_->add_device(group_of(o.group), dma_unmap_callback(*c));
+        note(o, r, o.group, o.stubborn);
+        if (r) {
+          c->id = *r;
+          stubborn_seen_ |= o.stubborn;
+          devices_.push_back(std::move(c));
+        }
+        break;
+      }
+      case op_kind::remove_device: {
+        consumer* c = device_at(o.device);
+        if (c == nullptr) {
+          t_->remove_device(device_id{o.device});  // unknown: a warning, nothing else
+          record(o, o.device, 0, 0, 0);
+          break;
+        }
+        if (c->stubborn()) leaked_ |= c->holds_pins();
+        else c->unpin_all();
+        t_->remove_device(c->id);
+        record(o, c->id.value, 0, 0, 0);
+        std::erase_if(devices_, [&](const auto& p) { return p.get() == c; });
+        break;
+      }
+      case op_kind::pin: {
+        static std::vector<page_handle> handles(max_pin_pages);
+        consumer* c = device_at(o.device);
+        const std::uint64_t at = iova_of(o.at);
+        const std::uint64_t n = o.value;
+        const std::span<page_handle> out(handles.data(), std::min<std::uint64_t>(n, max_pin_pages));
+        std::fill(out.begin(), out.end(), page_handle{});
+        auto r = t_->pin_pages(id_of(c, o.device), iova(at), page_count(n), o.access, out);
+        note(o, r, at, n, id_of(c, o.device).value);
+        if (r) {
+          if (c == nullptr) fail("pin_pages succeeded for an unknown device");
+          for (std::uint64_t i = 0; i < n; ++i)
+            if (out[i].empty()) fail("pin_pages succeeded without a handle for page " + std::to_string(i));
+          c->pinned(at, n);
+        }
+        break;
+      }
+      case op_kind::unpin: {
+        consumer* c = device_at(o.device);
+        std::uint64_t at = iova_of(o.at);
+        if (o.flag && c != nullptr) at = c->nth_key(o.from.index).value_or(at);
+        if (c != nullptr) c->unpin(at, o.value);
+        else t_->unpin_pages(device_id{o.device}, iova(at), page_count(o.value));
+        record(o, at, o.value, id_of(c, o.device).value, 0);
+        break;
+      }
+      case op_kind::info: note(o, t_->info()); break;
+    }
+  }
+
+  /// After a successful UNMAP ALL no mapping is left, except one ending at 2^64 - 1 on a
+  /// kernel whose lookups compute iova + size in 64 bits (profile full_address_space off:
+  /// such a mapping is invisible to vfio_find_dma_first_node, spec §10 item 3).
+  void expect_unmapped_all() {
+    const bool ok = t_->with_state([&](const auto& s) {
+      bool all_gone = true;
+      s.dmas.for_each([&](std::uint64_t, const auto& d) {
+        all_gone &= !profile_.full_address_space && d.last() == ~std::uint64_t{0};
+      });
+      return all_gone;
+    });
+    if (!ok) fail("UNMAP ALL succeeded and left mappings");
+  }
+
+  void check_now() {
+    if (!t_) return;
+    auto v = mk::check_invariants(*t_);
+    const auto w = mk::check_exclusive_process(*t_);
+    v.insert(v.end(), w.begin(), w.end());
+    if (v.empty()) return;
+    std::string all = "invariants after step " + std::to_string(step_) + ":";
+    for (const auto& line : v) all += "\n  " + line;
+    fail(all);
+  }
+
+  [[noreturn]] void fail(const std::string& what) {
+    print_trace(true);
+    die(what);
+  }
+
+
+  mk::kernel_profile profile_;
+  mk::process proc_;
+  std::unique_ptr<mk::type1<>> t_;
+  std::vector<std::unique_ptr<consumer>> devices_;
+  std::vector<region> regions_;
+  std::vector<ops::extent> maps_;
+  std::vector<ops::extent> spans_;
+  std::vector<trace_entry> trace_;
+  std::size_t step_ = 0;
+  bool stubborn_seen_ = false;
+  bool leaked_ = false;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  vfiopin::fuzz::fuzz_input in(data, size);
+  world w(ops::decode_config(in));
+  for (std::size_t i = 0; i < ops::max_ops && !in.empty(); ++i) w.run(ops::decode_op(in), i);
+  static const bool trace = std::getenv("VFIOPIN_FUZZ_OPS_TRACE") != nullptr;
+  if (trace) w.print_trace(true);
+  w.teardown();
+  return 0;
+}
