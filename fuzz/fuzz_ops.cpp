@@ -30,6 +30,17 @@
 // A failure prints the operations run (with operands and errnos) and the state dump;
 // VFIOPIN_FUZZ_OPS_TRACE=1 prints the same for every input (to read a reproducer).
 // Errnos are not checked against anything here: that is the differential targets' job.
+//
+// Fail-nth mode (fuzz_fail_nth.cpp compiles this file with VFIOPIN_FUZZ_OPS_FAIL_NTH): after
+// the configuration byte, two bytes choose operation k (0..255) and step n (1..256). The
+// mock's fault injector (mock/fault_injection.hpp: allocations, GUP batches, locked_vm
+// charges, IOMMU maps, bitmap copies, the process's mmap) is armed at n for operation k
+// only. When step n is reached, property 4: the operation fails, and the container's
+// state_dump() (mappings, page tables, records, dirty bits, mm locked_vm and pins) equals
+// the one before it (spec invariant 24); the only exception is the kernel's own, an
+// UNMAP with GET_DIRTY_BITMAP over several dmas whose later copy fails (the earlier dmas
+// stay removed, as in update_user_bitmap). Properties 1-3 hold as before, so nothing an
+// unwound operation touched may leak.
 #include "op_decoder.hpp"
 
 #include <vfiopin/mock/invariants.hpp>
@@ -209,8 +220,22 @@ class world {
   void run(const ops::op& o, std::size_t step) {
     step_ = step;
     refresh();
-    exec(o);
+    if (fail_at_ && fail_at_->op == step) {
+      exec_failing(o, fail_at_->step);
+    } else {
+      exec(o);
+    }
     check_now();
+  }
+
+  /// Fail-nth: operation k fails at its nth fallible step (see the header comment).
+  struct fail_point {
+    std::size_t op;
+    std::uint64_t step;
+  };
+  void fail_nth(fail_point at) {
+    fail_at_ = at;
+    t_->set_fault_injector(&injector_);  // and the process's
   }
 
   /// The operations run so far with their operands and errnos, on stderr.
@@ -493,6 +518,23 @@ class world {
     if (!ok) fail("UNMAP ALL succeeded and left mappings");
   }
 
+  void exec_failing(const ops::op& o, std::uint64_t n) {
+    const std::string before = t_->state_dump();
+    const std::size_t regions = regions_.size();
+    injector_.arm(n);
+    exec(o);
+    const bool fired = injector_.fired();
+    injector_.disarm();
+    if (!fired) return;
+    if (trace_.back().err == 0) fail("an operation whose step " + std::to_string(n) + " failed succeeded");
+    if (o.kind == ops::op_kind::unmap_dirty) return;  // the kernel's own partial case
+    if (regions_.size() != regions) fail("a failed mmap added a region");
+    const std::string after = t_->state_dump();
+    if (after != before)
+      fail("state changed by an operation that failed at step " + std::to_string(n) +
+           ":\nbefore:\n" + before + "after:\n" + after);
+  }
+
   void check_now() {
     if (!t_) return;
     auto v = mk::check_invariants(*t_);
@@ -511,6 +553,7 @@ class world {
 
 
   mk::kernel_profile profile_;
+  mk::fault_injector injector_;  // before proc_ and t_, which point to it
   mk::process proc_;
   std::unique_ptr<mk::type1<>> t_;
   std::vector<std::unique_ptr<consumer>> devices_;
@@ -521,6 +564,7 @@ class world {
   std::size_t step_ = 0;
   bool stubborn_seen_ = false;
   bool leaked_ = false;
+  std::optional<fail_point> fail_at_;
 };
 
 }  // namespace
@@ -528,6 +572,11 @@ class world {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   vfiopin::fuzz::fuzz_input in(data, size);
   world w(ops::decode_config(in));
+#if defined(VFIOPIN_FUZZ_OPS_FAIL_NTH)
+  const auto op = in.draw<std::uint8_t>();
+  const auto step = in.draw<std::uint8_t>();
+  w.fail_nth({op, std::uint64_t{step} + 1});
+#endif
   for (std::size_t i = 0; i < ops::max_ops && !in.empty(); ++i) w.run(ops::decode_op(in), i);
   static const bool trace = std::getenv("VFIOPIN_FUZZ_OPS_TRACE") != nullptr;
   if (trace) w.print_trace(true);

@@ -129,6 +129,12 @@ void release_container(type1_state<Memory>& s) {
   s.dirty_tracking = false;
   s.num_non_pinned_groups = 0;
   s.pgsize_bitmap = page_mask;
+  // The driver's private data is freed: nothing of it survives into the next SET_IOMMU,
+  // and the state is the fresh one again (a failed first attach leaves no trace).
+  s.v2 = false;
+  s.dma_avail = 0;
+  s.dma_limit = 0;
+  s.vaddr_invalid_count = 0;
 }
 
 /// Walks the new domain over [first, last] of a freshly pinned dma: unmap and unpin.
