@@ -37,9 +37,11 @@
 #include <vfiopin/types/interval.hpp>
 
 #include <atomic>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <utility>
 
 namespace vfiopin {
@@ -232,6 +234,18 @@ class consumer_registration : detail::handle_base<Backend> {
     auto r = this->c_->backend().pin_pages(d_, at, n, access, out.first(n.value()));
     if (!r) return fail(r.error());
     return pin_lease<Backend>(this->c_, d_, at, n);
+  }
+  /// Rule [consumer.no-pfn]: a consumer's pins give page handles, never pfns (or any
+  /// other frame type): this overload only exists to say so at compile time.
+  template <class T>
+    requires(!std::same_as<std::remove_cv_t<T>, page_handle>)
+  result<pin_lease<Backend>> pin(iova, page_count, prot, std::span<T>) {
+    static_assert(!sizeof(T*),
+                  "vfiopin rule [consumer.no-pfn]: vfio_pin_pages gives a consumer page "
+                  "handles (memory with a struct page), never a pfn: pass a "
+                  "std::span<vfiopin::page_handle>, and use page_handle::frame() where a host "
+                  "physical address is needed");
+    return fail(errc::invalid_argument);
   }
   /// vfio_unpin_pages() by iova, for pins whose lease was released.
   void unpin(iova at, page_count n) noexcept {
