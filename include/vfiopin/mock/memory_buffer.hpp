@@ -10,6 +10,11 @@
 // The host kernel hands out zero-filled pages on first touch, so an untouched 1 GiB region
 // costs address space only, and a zero table entry means "nothing here yet".
 //
+// Buffers of at most small_bytes (a small region's page table, a one-page object) come
+// from the heap instead, zeroed at once: a mapping and its munmap are two system calls
+// and a VMA, which dominated the cost of short-lived mock processes (the fuzzers create
+// one per input).
+//
 // host_buffer is the RAII owner of one such mapping: move-only, munmap on destruction. Its
 // address never changes while it lives, which is what lets page handles point straight
 // into it from other threads. allocate() answers an empty optional when the host refuses
@@ -25,6 +30,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <utility>
 
@@ -39,11 +46,22 @@ class host_buffer {
   /// the host refuses it. bytes == 0 gives an empty buffer.
   [[nodiscard]] static std::optional<host_buffer> allocate(std::uint64_t bytes) noexcept {
     if (bytes == 0) return host_buffer();
+    if (bytes <= small_bytes) {
+      void* p = std::aligned_alloc(alignment, (bytes + alignment - 1) & ~(alignment - 1));
+      if (p == nullptr) return std::nullopt;
+      std::memset(p, 0, bytes);
+      return host_buffer(static_cast<std::byte*>(p), bytes);
+    }
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return std::nullopt;
     return host_buffer(static_cast<std::byte*>(p), bytes);
   }
+
+  /// Largest buffer taken from the heap; larger ones are mappings, zeroed lazily.
+  static constexpr std::uint64_t small_bytes = 64 * 1024;
+  /// Every buffer starts on a 4 KiB boundary, as a page's bytes do.
+  static constexpr std::size_t alignment = 4096;
 
   host_buffer(host_buffer&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
@@ -72,7 +90,9 @@ class host_buffer {
  private:
   host_buffer(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
   void reset() noexcept {
-    if (data_ != nullptr) {
+    if (data_ != nullptr && size_ <= small_bytes) {
+      std::free(data_);
+    } else if (data_ != nullptr) {
       const int rc = ::munmap(data_, size_);
       VFIOPIN_ASSERT(rc == 0, "munmap of a mock memory buffer failed");
     }

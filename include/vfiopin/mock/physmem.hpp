@@ -92,7 +92,7 @@ class physmem {
   };
 
   /// Maps the zero page and the BAR; throws std::bad_alloc if the host refuses.
-  physmem() : zero_(must_allocate(page_bytes)), bar_(must_allocate(bar_size.value())) {}
+  physmem() = default;
 
   // ---- allocation order ----
   void set_scatter(bool on) noexcept { scatter_ = on; }
@@ -198,13 +198,27 @@ class physmem {
   }
 
   /// The zero page's bytes (must stay zero: nothing may write them).
-  [[nodiscard]] std::byte* zero_page() const noexcept { return zero_.data(); }
+  /// One zero page serves every physmem of the program, as the kernel's serves every mm.
+  [[nodiscard]] std::byte* zero_page() const noexcept { return shared_zero_page(); }
   [[nodiscard]] bool zero_page_intact() const noexcept {
-    const std::byte* p = zero_.data();
+    const std::byte* p = shared_zero_page();
     return std::all_of(p, p + page_bytes, [](std::byte b) { return b == std::byte{0}; });
   }
-  /// The device's BAR0 bytes (MMIO behind frames mmio_first_frame...).
+  /// Gives the device's BAR0 its bytes, once: most processes never map the BAR, so they
+  /// never pay for it. The owner calls it before the first mapping of the BAR; false if
+  /// the host refuses the memory (ENOMEM).
+  [[nodiscard]] bool ensure_bar() noexcept {
+    if (bar_.data() == nullptr) {
+      auto b = detail::host_buffer::allocate(bar_size.value());
+      if (!b) return false;
+      bar_ = std::move(*b);
+    }
+    return true;
+  }
+  /// The device's BAR0 bytes (MMIO behind frames mmio_first_frame...), after ensure_bar();
+  /// the address never changes after that and may be used from any thread.
   [[nodiscard]] std::span<std::byte> bar_bytes() const noexcept {
+    VFIOPIN_ASSERT(bar_.data() != nullptr, "BAR bytes used before the BAR was mapped");
     return {bar_.data(), bar_size.value()};
   }
 
@@ -223,6 +237,11 @@ class physmem {
     bool dirty = false;
   };
   static_assert(sizeof(frame_meta) <= 16, "16 bytes of metadata per frame");
+
+  static std::byte* shared_zero_page() {
+    static const detail::host_buffer zero = must_allocate(page_bytes);
+    return zero.data();
+  }
 
   static detail::host_buffer must_allocate(std::uint64_t bytes) {
     auto b = detail::host_buffer::allocate(bytes);
@@ -267,7 +286,6 @@ class physmem {
     return o;
   }
 
-  detail::host_buffer zero_;
   detail::host_buffer bar_;
   std::vector<frame_meta> frames_;
   std::uint64_t next_ = ram_first_frame;

@@ -105,6 +105,7 @@ class process {
     if (kind == region_kind::bar && *rounded > physmem::bar_size) {
       return fail(errc::invalid_argument);
     }
+    if (kind == region_kind::bar && !pm_.ensure_bar()) return fail(errc::out_of_memory);
     if (kind != region_kind::hole && kind != region_kind::bar && *rounded > max_region_size) {
       return fail(errc::out_of_memory);
     }
