@@ -65,6 +65,16 @@ class scenario_device {
       if (it != held_.end() && --it->second == 0) held_.erase(it);
     }
   }
+  /// The driver's close: everything it holds goes back, one unpin per reference.
+  void release() {
+    std::map<std::uint64_t, std::uint64_t> held;
+    {
+      std::lock_guard lk(m_);
+      held.swap(held_);
+    }
+    for (const auto& [key, count] : held)
+      for (std::uint64_t i = 0; i < count; ++i) t_->unpin_pages(id_, iova(key), page_count(1));
+  }
   /// dma_unmap: unpin everything held in [first, last] before returning.
   void operator()(interval<iova> range) noexcept {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> drop;
@@ -213,6 +223,14 @@ class mock_target final : public scenario::target {
   }
   scenario::outcome emulated(const scenario::op_emulated& op) override {
     if (!t_) return scenario::outcome::err(errc::invalid_argument);  // no container to join
+    // A second `emulated E`: the old device E is closed and removed first, as the vfio
+    // backend removes its mdev instance (and the container must not keep a callback into
+    // a device object that is about to be destroyed).
+    if (const auto old = devices_.find(op.device); old != devices_.end()) {
+      old->second->release();
+      t_->remove_device(old->second->id());
+      devices_.erase(old);
+    }
     auto dev = std::make_unique<scenario_device>(*t_, device_id{});
     auto r = t_->add_device(dma_unmap_callback(*dev));
     if (!r) return scenario::outcome::err(r.error());
