@@ -34,6 +34,7 @@
 #include <vfiopin/types/page.hpp>
 #include <vfiopin/types/page_handle.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -124,7 +125,8 @@ class pin_shadow {
     if (vaddr_invalid_ != 0) return unexpected(errc::busy);
     std::vector<std::uint64_t> done;  // keys referenced so far, for the unwind
     done.reserve(npage);
-    std::vector<std::optional<page_frame>> frames;
+    std::vector<std::uint64_t> vas;  // page k's vaddr
+    vas.reserve(npage);
     auto unwind = [&](std::error_code e) -> result<void> {
       for (const std::uint64_t key : done) unpin_one(key);
       std::fill(out.begin(), out.end(), page_handle{});
@@ -147,15 +149,24 @@ class pin_shadow {
       // A page that only overlaps the start of the mapping: the kernel's vaddr arithmetic
       // wraps and GUP fails.
       if (key < b->first) return unwind(make_error_code(errc::bad_address));
-      const std::uint64_t va = (m.vaddr + (key - b->first)) & ~(page_bytes - 1);
-      frames.assign(1, std::nullopt);
-      if (auto f = read_frames(sys, vaddr{va}, page_count{1}, frames); !f) {
-        frames[0].reset();  // the frame is optional: unreadable pagemap is not an error
-      }
       ++m.pins[key];
       done.push_back(key);
-      out[k] = page_handle(page_handle::issue_tag{}, issuer, va >> page_shift,
-                           reinterpret_cast<std::byte*>(va), frames[0]);
+      vas.push_back((m.vaddr + (key - b->first)) & ~(page_bytes - 1));
+    }
+    // The frames, one pagemap read per run of consecutive vaddrs (not one open and read
+    // per page). A frame is optional: an unreadable pagemap is not an error.
+    std::vector<std::optional<page_frame>> frames(npage);
+    for (std::uint64_t k = 0; k < npage;) {
+      std::uint64_t run = 1;
+      while (k + run < npage && vas[k + run] == vas[k] + run * page_bytes) ++run;
+      const std::span<std::optional<page_frame>> part(frames.data() + k, run);
+      if (!read_frames(sys, vaddr{vas[k]}, page_count{run}, part))
+        std::fill(part.begin(), part.end(), std::nullopt);
+      k += run;
+    }
+    for (std::uint64_t k = 0; k < npage; ++k) {
+      out[k] = page_handle(page_handle::issue_tag{}, issuer, vas[k] >> page_shift,
+                           reinterpret_cast<std::byte*>(vas[k]), frames[k]);
     }
     return {};
   }
