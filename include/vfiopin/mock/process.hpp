@@ -245,15 +245,20 @@ class process {
   void set_cap_ipc_lock(bool cap) noexcept { cap_ipc_lock_ = cap; }
   [[nodiscard]] bool cap_ipc_lock() const noexcept { return cap_ipc_lock_; }
 
+  /// The limit test of __account_locked_vm and vfio_pin_pages_remote, for a process
+  /// without CAP_IPC_LOCK: `locked_vm + n > RLIMIT_MEMLOCK >> PAGE_SHIFT`, modulo 2^64.
+  [[nodiscard]] bool over_memlock(page_count n) const noexcept {
+    const std::uint64_t limit =
+        memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
+    return locked_vm_.value() + n.value() > limit;
+  }
   /// __account_locked_vm(inc), in the kernel's unsigned long arithmetic: ENOMEM when
   /// locked_vm + n (modulo 2^64) exceeds RLIMIT_MEMLOCK >> PAGE_SHIFT unless lock_cap
   /// (RLIM_INFINITY is ~0UL >> PAGE_SHIFT pages, a limit too); adds n either way.
   [[nodiscard]] result<void> account_locked(page_count n, bool lock_cap) {
     if (n.value() == 0) return {};
+    if (!lock_cap && over_memlock(n)) return fail(errc::out_of_memory);
     const std::uint64_t sum = locked_vm_.value() + n.value();  // wraps as the kernel's does
-    const std::uint64_t limit =
-        memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
-    if (!lock_cap && sum > limit) return fail(errc::out_of_memory);
     if (injected()) return fail(errc::out_of_memory);
     locked_vm_ = page_count(sum);
     return {};

@@ -200,6 +200,18 @@ struct type1_state : dma_tree {
     if (r.kind == frame_kind::page && r.count.value() != 0) mem->unpin_frames(r, p);
   }
 
+  /// The per-page test of vfio_pin_pages_remote for the first `pages` pages from iova0:
+  /// `mm->locked_vm + lock_acct > RLIMIT_MEMLOCK >> PAGE_SHIFT` (never with lock_cap).
+  [[nodiscard]] bool over_memlock(const dma_record& d, std::uint64_t iova0,
+                                  std::uint64_t pages) const {
+    if (d.lock_cap()) return false;
+    if constexpr (requires { mem->over_memlock(page_count{}); }) {
+      return mem->over_memlock(page_count(pages - pages_with_records(d, iova0, pages)));
+    } else {
+      return false;  // a memory without a limit to consult: the final charge decides
+    }
+  }
+
   /// vfio_pin_pages_remote: pins and charges the next chunk of d at iova/va (at most npage
   /// pages). `carry` holds frames pinned beyond the previous chunk (the batch leftover).
   result<chunk> pin_chunk(dma_record& d, std::uint64_t iova0, std::uint64_t va,
@@ -215,6 +227,13 @@ struct type1_state : dma_tree {
     }
     chunk c{run.first.value(), run.count.value(), run.kind};
     while (c.pages < npage) {
+      // The kernel consumes a batch page by page, testing RLIMIT_MEMLOCK at each charged
+      // page, and refills it (GUP) only when it is empty: a chunk over the limit is ENOMEM
+      // before the GUP of the page after the batch can fail (EFAULT), as Debian 6.1 shows.
+      if (c.kind == frame_kind::page && over_memlock(d, iova0, c.pages)) {
+        put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
+        return fail(errc::out_of_memory);
+      }
       auto r = gup(va + c.pages * page_bytes, npage - c.pages, d.access());
       if (!r) {
         put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
