@@ -42,6 +42,7 @@
 // stay removed, as in update_user_bitmap). Properties 1-3 hold as before, so nothing an
 // unwound operation touched may leak.
 #include "op_decoder.hpp"
+#include "ops_common.hpp"
 
 #include <vfiopin/mock/invariants.hpp>
 #include <vfiopin/mock/memory.hpp>
@@ -67,60 +68,11 @@ namespace {
 using namespace vfiopin;
 namespace mk = vfiopin::mock;
 namespace ops = vfiopin::fuzz::ops;
+using ops::max_bitmap_words, ops::max_pin_pages, ops::max_region_bytes, ops::max_touch_bytes, ops::op_names;
 
 constexpr std::array<mk::kernel_profile, 4> profiles{mk::debian_6_1, mk::debian_6_12,
                                                      mk::linux_6_1_31, mk::upstream_2025};
-constexpr std::uint64_t max_region_bytes = std::uint64_t{2} << 20;
-constexpr std::size_t max_touch_bytes = 16 * 1024;
-constexpr std::size_t max_bitmap_words = 1024;
-constexpr std::size_t max_pin_pages = 520;
 
-constexpr std::array<const char*, 24> op_names{
-    "attach",      "detach",      "mmap",         "munmap",      "touch",      "alias",
-    "map",         "map-vaddr",   "unmap",        "unmap-all",   "unmap-vaddr", "unmap-dirty",
-    "dirty-start", "dirty-stop",  "dirty-get",    "entry-limit", "memlock",    "cap-restore",
-    "add-emulated", "add-real",   "remove-device", "pin",        "unpin",      "info"};
-
-/// The IOMMU geometry of variant v (run_config::geometry).
-mk::geometry make_geometry(std::uint8_t v) {
-  mk::geometry g;
-  switch (v) {
-    case 1: {  // group 2 behind a second IOMMU: attach replays into a new domain
-      mk::domain_class other;
-      other.pgsize_bitmap = 0x201000;
-      other.aperture = *interval<iova>::from_bounds(iova(0), iova(0xffffffffffffULL));
-      other.reserved.clear();
-      g.classes.push_back(other);
-      g.group_class = {{group_id{2}, 1}};
-      break;
-    }
-    case 2: {  // group 1: no MSI isolation (EPERM); group 2: 64 KiB pages, 48-bit aperture
-      mk::domain_class no_msi;
-      no_msi.isolated_msi = false;
-      mk::domain_class big_pages;
-      big_pages.pgsize_bitmap = 0x40210000;
-      big_pages.aperture = *interval<iova>::from_bounds(iova(0), iova(0xffffffffffffULL));
-      g.classes.push_back(no_msi);
-      g.classes.push_back(big_pages);
-      g.group_class = {{group_id{1}, 1}, {group_id{2}, 2}};
-      break;
-    }
-    case 3: {  // the whole 64-bit space, no reserved region, tiny limits; group 2: no domain (EIO)
-      g.classes.front().aperture = *interval<iova>::from_bounds(iova(0), iova(~std::uint64_t{0}));
-      g.classes.front().reserved.clear();
-      mk::domain_class no_domain;
-      no_domain.allocatable = false;
-      g.classes.push_back(no_domain);
-      g.group_class = {{group_id{2}, 1}};
-      g.dma_entry_limit = 12;
-      g.max_dirty_bitmap_bytes = 64;
-      break;
-    }
-    default:
-      break;
-  }
-  return g;
-}
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "fuzz_ops: property violated: %s\n", what.c_str());
@@ -214,7 +166,7 @@ class world {
                             : cfg.type == 1 ? iommu_type::type1
                                             : static_cast<iommu_type>(2);
     proc_.set_scatter(cfg.scatter);
-    t_ = std::make_unique<mk::type1<>>(proc_, type, profile_, make_geometry(cfg.geometry));
+    t_ = std::make_unique<mk::type1<>>(proc_, type, profile_, ops::make_geometry(cfg.geometry));
   }
 
   void run(const ops::op& o, std::size_t step) {
@@ -293,10 +245,7 @@ class world {
   };
 
   void refresh() {
-    maps_.clear();
-    t_->with_state([&](const auto& s) {
-      s.dmas.for_each([&](std::uint64_t first, const auto& d) { maps_.push_back({first, d.last()}); });
-    });
+    ops::mapping_extents(*t_, maps_);
     spans_.clear();
     for (const auto& r : regions_) spans_.push_back({r.start, r.start + r.size - 1});
   }
