@@ -56,6 +56,7 @@
 #define VFIOPIN_MOCK_TYPE1_HPP
 
 #include <vfiopin/concepts/iommu_backend.hpp>
+#include <vfiopin/mock/mutant.hpp>
 #include <vfiopin/mock/process.hpp>
 #include <vfiopin/mock/type1_attach.hpp>
 #include <vfiopin/mock/type1_core.hpp>
@@ -140,7 +141,10 @@ class type1 {
       {
         std::lock_guard dl(dev_lock_);
         const auto range = *interval<iova>::from_bounds(iova(first), iova(last));
-        for (const auto& d : s_.devices) d.callback(range);
+        for (const auto& d : s_.devices) {
+          d.callback(range);
+          if constexpr (mutant == 5) break;  // mutant: only the first device is told
+        }
       }
       lk.lock();
     });
@@ -216,7 +220,8 @@ class type1 {
     std::lock_guard lk(lock_);
     auto it = find_device(d);
     if (it == s_.devices.end() || it->callback.empty()) return fail(errc::invalid_argument);
-    if (n.value() > detail::pin_pages_max) return fail(errc::too_big);
+    // mutant 7: the 512-page limit off by one (513 pages accepted)
+    if (n.value() > detail::pin_pages_max + (mutant == 7 ? 1 : 0)) return fail(errc::too_big);
     const detail::device_entry dev = *it;
     return detail::do_pin(s_, dev, at.value(), n.value(), p, out.first(n.value()));
   }

@@ -33,6 +33,7 @@
 #include <vfiopin/mock/dma_tree.hpp>
 #include <vfiopin/mock/domain.hpp>
 #include <vfiopin/mock/fault_injection.hpp>
+#include <vfiopin/mock/mutant.hpp>
 #include <vfiopin/mock/profile.hpp>
 #include <vfiopin/result.hpp>
 #include <vfiopin/types/dma.hpp>
@@ -192,6 +193,7 @@ struct type1_state : dma_tree {
     } else {
       r = mem->pin_frames(vaddr(va), n, p);
     }
+    if constexpr (mutant == 11) return r;  // mutant: the zero page's pin is kept (pre-6.0)
     if (r && r->kind == frame_kind::reserved_page && profile.unpin_zero_pages)
       mem->unpin_frames(*r, p);  // "vfio/type1: Unpin zero pages"
     return r;
@@ -293,6 +295,9 @@ struct type1_state : dma_tree {
     std::uint64_t unlocked = 0;
     std::uint64_t iova0 = first;
     while (true) {
+      // mutant: end = dma->iova + dma->size, `while (iova < end)`; 0 for a dma at the top
+      if constexpr (mutant == 1)
+        if (!(iova0 < last + 1)) break;
       auto run = dom.run_at(iova0, last);
       if (!run) {
         warn("vfio_unmap_unpin: WARN_ON(!phys)");

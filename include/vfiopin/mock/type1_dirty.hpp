@@ -25,6 +25,7 @@
 #ifndef VFIOPIN_MOCK_TYPE1_DIRTY_HPP
 #define VFIOPIN_MOCK_TYPE1_DIRTY_HPP
 
+#include <vfiopin/mock/mutant.hpp>
 #include <vfiopin/mock/type1_core.hpp>
 
 #include <bit>
@@ -118,7 +119,7 @@ result<void> dirty_start(type1_state<Memory>& s) {
     else if (s.fail_step()) err = make_error_code(errc::out_of_memory);  // kvzalloc
     if (err) {
       for (auto q = s.dmas.first(); q && !(*q == *p); q = s.dmas.next(*q)) {
-        dma_record& d = s.dmas.value(*q);
+        dma_record& d = s.dmas.value(mutant == 8 ? *p : *q);  // mutant 8: the wrong dma's
         if (d.ext()) d.ext()->dirty.clear();
         d.trim();
       }

@@ -29,6 +29,7 @@
 #ifndef VFIOPIN_MOCK_TYPE1_MAP_HPP
 #define VFIOPIN_MOCK_TYPE1_MAP_HPP
 
+#include <vfiopin/mock/mutant.hpp>
 #include <vfiopin/mock/type1_core.hpp>
 
 #include <cstdint>
@@ -63,7 +64,8 @@ result<void> pin_map_dma(type1_state<Memory>& s, std::uint64_t iova0, dma_record
   }
   d.set_iommu_mapped(true);
   if (err) {
-    if (mapped != 0) s.unmap_unpin(iova0, iova0 + (mapped * page_bytes - 1), d, true);
+    // mutant 4: the error path unpins without uncharging (d's locked_vm is lost with d)
+    if (mapped != 0) s.unmap_unpin(iova0, iova0 + (mapped * page_bytes - 1), d, mutant != 4);
     d.set_iommu_mapped(false);
     return fail(err);
   }
@@ -118,7 +120,7 @@ result<void> do_map(type1_state<Memory>& s, const dma_map_request& req) {
     return {};
   }
   if (found) return fail(errc::exists);
-  if (s.wraps()) {
+  if (s.wraps() && mutant != 2) {  // mutant 2: the kernel's lookup alone (H2)
     // floor(last): the floor of iova0 unless a dma starts in (iova0, last].
     const auto above = s.dmas.above_at(at);
     const auto p = above && s.dmas.key(*above) <= last ? s.dmas.floor(last) : s.dmas.floor_at(at);
@@ -135,7 +137,10 @@ result<void> do_map(type1_state<Memory>& s, const dma_map_request& req) {
 
   dma_record d(last, va, req.access, s.mem->cap_ipc_lock());
   if (!s.domains.empty()) {
-    if (auto r = pin_map_dma(s, iova0, d, size); !r) return r;
+    if (auto r = pin_map_dma(s, iova0, d, size); !r) {
+      if constexpr (mutant == 10) --s.dma_avail;  // mutant: the entry taken is not given back
+      return r;
+    }
   }
   if (s.dirty_tracking) {
     std::error_code err;

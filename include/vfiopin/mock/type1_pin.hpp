@@ -37,6 +37,7 @@
 #ifndef VFIOPIN_MOCK_TYPE1_PIN_HPP
 #define VFIOPIN_MOCK_TYPE1_PIN_HPP
 
+#include <vfiopin/mock/mutant.hpp>
 #include <vfiopin/mock/type1_core.hpp>
 
 #include <algorithm>
@@ -54,7 +55,8 @@ void unpin_external(type1_state<Memory>& s, dma_record& d, std::uint64_t key,
   d.ext()->pins.drop_ref(key, pages, [&](const pin_run_view& v) {
     if (v.kind != frame_kind::page) return;
     s.mem->unpin_frames(pfn_run{pfn(v.frame), page_count(v.pages), v.kind}, d.access());
-    if (do_accounting) (void)s.lock_acct(d, -static_cast<std::int64_t>(v.pages));
+    // mutant 13: uncharged even when a real domain holds the charge
+    if (do_accounting || mutant == 13) (void)s.lock_acct(d, -static_cast<std::int64_t>(v.pages));
   });
   d.trim();
 }
@@ -121,6 +123,10 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
     const pin_records* pr = d.has_pins() ? &d.ext()->pins : nullptr;
     if (auto rec = pr ? pr->covering(iova_k) : std::nullopt) {
       const std::uint64_t n = std::min(span, (rec->last_key() - iova_k) / page_bytes + 1);
+      if constexpr (mutant == 9) {  // mutant: pinned before the record lookup, never put
+        const std::uint64_t va = d.vaddr() + (iova_k - first);
+        (void)s.gup(va & ~(page_bytes - 1), n, d.access());
+      }
       d.ext()->pins.add_ref(iova_k, n);
       for (std::uint64_t i = 0; i < n; ++i) {
         auto h = s.mem->page_of(pfn(rec->frame + (iova_k - rec->key) / page_bytes + i));
@@ -135,7 +141,8 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
     auto run = s.gup(va & ~(page_bytes - 1), n, d.access());
     if (!run) { err = run.error(); break; }
     n = run->count.value();
-    if (run->kind == frame_kind::no_page && s.profile.pfnmap_pin == pfnmap_pin_behaviour::invalid) {
+    if (run->kind == frame_kind::no_page && s.profile.pfnmap_pin == pfnmap_pin_behaviour::invalid &&
+        mutant != 6) {  // mutant 6: no pfn_valid check (a PFNMAP pin yields a "page")
       err = make_error_code(errc::invalid_argument);  // !pfn_valid(phys_pfn)
       break;
     }

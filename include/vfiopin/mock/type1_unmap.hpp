@@ -31,6 +31,7 @@
 #ifndef VFIOPIN_MOCK_TYPE1_UNMAP_HPP
 #define VFIOPIN_MOCK_TYPE1_UNMAP_HPP
 
+#include <vfiopin/mock/mutant.hpp>
 #include <vfiopin/mock/type1_core.hpp>
 #include <vfiopin/mock/type1_dirty.hpp>
 
@@ -77,7 +78,7 @@ result<dma_unmap_reply> do_unmap(type1_state<Memory>& s, const dma_unmap_request
   std::uint32_t retries = 0;
   std::optional<std::pair<std::uint64_t, const void*>> dma_last;
   for (;;) {  // again:
-    if (s.v2 && !all) {
+    if (s.v2 && !all && mutant != 3) {  // mutant 3: bisection allowed on v2
       if (auto p = s.find_dma(iova0, 1); p && s.dmas.key(*p) != iova0)
         return fail(errc::invalid_argument);
       const std::uint64_t last = iova0 + (size - 1);
@@ -100,7 +101,7 @@ result<dma_unmap_reply> do_unmap(type1_state<Memory>& s, const dma_unmap_request
         if (d.vaddr_invalid()) {
           for (auto q = s.dmas.find(*first_key); q && s.dmas.key(*q) < first; q = s.dmas.next(*q)) {
             s.dmas.value(*q).set_vaddr_invalid(false);
-            --s.vaddr_invalid_count;
+            if constexpr (mutant != 12) --s.vaddr_invalid_count;  // mutant 12: count kept
           }
           return fail(errc::invalid_argument);
         }
