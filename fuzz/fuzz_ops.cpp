@@ -19,11 +19,13 @@
 //   1. after every operation, check_invariants() and check_exclusive_process() hold;
 //   2. no operation answers a library condition it cannot produce: errc::bogus_page only
 //      with a profile that hands out bogus pages, errc::pins_retained only once a stubborn
-//      device exists, never not_page_backed or unknown_errno; a successful pin hands out a
+//      device exists or an unaligned pin's page straddled a mapping's edge (kernel bug K1 in
+//      docs/fuzzing.md: its record can become unreachable, and the kernel's unmap then
+//      BUGs), never not_page_backed or unknown_errno; a successful pin hands out a
 //      page handle for every page; a successful UNMAP ALL leaves no mapping (but one
 //      ending at 2^64 - 1 on profiles without full_address_space, spec §10 item 3);
 //   3. teardown (each device unpins what it holds and is removed, UNMAP ALL, which must
-//      succeed unless a stubborn device left with pins, every group detached, which
+//      succeed unless a stubborn device left with pins or K1 happened, every group detached, which
 //      releases the driver, the container destroyed) leaves no mapping and a quiescent
 //      process (no pin) whose locked_vm is the container's documented residual (spec §10
 //      H1b: 0 unless unaligned pins met a replay).
@@ -218,7 +220,8 @@ class world {
     if (t_->with_state([](const auto& s) { return s.iommu_set; })) {
       auto r = t_->unmap_dma(dma_unmap_request{iova(0), byte_count(0), unmap_flags{.all = true}, {}, {}});
       if (r) expect_unmapped_all();
-      else if (!leaked_) fail("teardown: UNMAP ALL failed: errno " + std::to_string(to_errno(r.error())));
+      else if (!leaked_ && !straddle_seen_)
+        fail("teardown: UNMAP ALL failed: errno " + std::to_string(to_errno(r.error())));
       check_now();
     }
     for (std::uint8_t g = 0; g < 4; ++g) {
@@ -277,8 +280,8 @@ class world {
     const auto e = static_cast<errc>(r.error().value());
     if (e == errc::bogus_page && profile_.pfnmap_pin != mk::pfnmap_pin_behaviour::bogus_page)
       fail("bogus_page with a profile that has the pfn_valid check");
-    if (e == errc::pins_retained && !stubborn_seen_)
-      fail("pins_retained without a stubborn device");
+    if (e == errc::pins_retained && !stubborn_seen_ && !straddle_seen_)
+      fail("pins_retained without a stubborn device or a straddling pin");
     if (e == errc::not_page_backed || e == errc::unknown_errno)
       fail("a library condition no container operation answers");
   }
@@ -437,6 +440,7 @@ class world {
           for (std::uint64_t i = 0; i < n; ++i)
             if (out[i].empty()) fail("pin_pages succeeded without a handle for page " + std::to_string(i));
           c->pinned(at, n);
+          straddle_seen_ |= straddles(at, n);
         }
         break;
       }
@@ -465,6 +469,22 @@ class world {
       return all_gone;
     });
     if (!ok) fail("UNMAP ALL succeeded and left mappings");
+  }
+
+  /// Known kernel bug K1 (docs/fuzzing.md): an unaligned pin whose page [key, key + 4 KiB)
+  /// is not inside one mapping. Its record may later be out of reach of vfio_find_dma
+  /// (another dma qualifies first), so no unpin releases it and the unmap BUGs; the mock
+  /// answers pins_retained there. From then on pins_retained is no property violation.
+  [[nodiscard]] bool straddles(std::uint64_t at, std::uint64_t n) const {
+    if ((at & (page_bytes - 1)) == 0) return false;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t key = at + i * page_bytes;
+      const bool inside = std::any_of(maps_.begin(), maps_.end(), [&](const ops::extent& m) {
+        return m.first <= key && key <= m.last && m.last - key >= page_bytes - 1;
+      });
+      if (!inside) return true;
+    }
+    return false;
   }
 
   void exec_failing(const ops::op& o, std::uint64_t n) {
@@ -512,6 +532,7 @@ class world {
   std::vector<trace_entry> trace_;
   std::size_t step_ = 0;
   bool stubborn_seen_ = false;
+  bool straddle_seen_ = false;  // see straddles()
   bool leaked_ = false;
   std::optional<fail_point> fail_at_;
 };
