@@ -168,6 +168,7 @@ class world {
                             : cfg.type == 1 ? iommu_type::type1
                                             : static_cast<iommu_type>(2);
     proc_.set_scatter(cfg.scatter);
+    trace_.reserve(ops::max_ops);  // no reallocation per operation
     t_ = std::make_unique<mk::type1<>>(proc_, type, profile_, ops::make_geometry(cfg.geometry));
   }
 

@@ -109,8 +109,10 @@ template <class Memory>
 void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::string>& out) {
   auto bad = [&](std::string m) { out.push_back(std::move(m)); };
   // GUP pins the model holds, as (first frame, pages) runs; summed per frame at the end by
-  // a sweep over the run boundaries (no per-page allocation: this runs after every step).
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> expected;
+  // a sweep over the run boundaries (no per-page allocation: this runs after every step,
+  // and its two scratch vectors keep their capacity from one call to the next).
+  thread_local std::vector<std::pair<std::uint64_t, std::uint64_t>> expected;
+  expected.clear();
   // Page tables: the first domain is the reference; every other must be identical per page.
   if (!s.domains.empty()) {
     const iommu_domain& ref = *s.domains.front();
@@ -170,7 +172,8 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
   if constexpr (requires(pfn f) { s.mem->pincount(f); s.mem->total_pins(); }) {
     // Boundaries: +1 at a run's first frame, -1 after its last; between two consecutive
     // boundaries every frame holds the same expected count.
-    std::vector<std::pair<std::uint64_t, std::int64_t>> edges;
+    thread_local std::vector<std::pair<std::uint64_t, std::int64_t>> edges;
+    edges.clear();
     edges.reserve(expected.size() * 2);
     std::uint64_t total = 0;
     for (const auto& [f, n] : expected) {

@@ -11,9 +11,12 @@
 // costs address space only, and a zero table entry means "nothing here yet".
 //
 // Buffers of at most small_bytes (a small region's page table, a one-page object) come
-// from the heap instead, zeroed at once: a mapping and its munmap are two system calls
-// and a VMA, which dominated the cost of short-lived mock processes (the fuzzers create
-// one per input).
+// from the heap instead: a mapping and its munmap are two system calls and a VMA, which
+// dominated the cost of short-lived mock processes (the fuzzers create one per input).
+// A heap buffer is zeroed at once unless the caller asks for contents::unspecified (page
+// bytes, which memory_object zeroes page by page as it hands each page out: zeroing a
+// whole 64 KiB region that is mostly never touched was half the instructions of a
+// fuzz_ops input). zeroed() says whether the buffer's bytes are known zero.
 //
 // host_buffer is the RAII owner of one such mapping: move-only, munmap on destruction. Its
 // address never changes while it lives, which is what lets page handles point straight
@@ -42,20 +45,27 @@ class host_buffer {
  public:
   constexpr host_buffer() noexcept = default;
 
+  /// What a new buffer holds.
+  enum class contents : std::uint8_t {
+    zeroed,       ///< all zero
+    unspecified,  ///< anything (a heap buffer is not cleared; a mapping is zero anyway)
+  };
+
   /// A mapping of `bytes` bytes (rounded up by the host to its page size), or nothing if
   /// the host refuses it. bytes == 0 gives an empty buffer.
-  [[nodiscard]] static std::optional<host_buffer> allocate(std::uint64_t bytes) noexcept {
+  [[nodiscard]] static std::optional<host_buffer> allocate(
+      std::uint64_t bytes, contents c = contents::zeroed) noexcept {
     if (bytes == 0) return host_buffer();
     if (bytes <= small_bytes) {
       void* p = std::aligned_alloc(alignment, (bytes + alignment - 1) & ~(alignment - 1));
       if (p == nullptr) return std::nullopt;
-      std::memset(p, 0, bytes);
-      return host_buffer(static_cast<std::byte*>(p), bytes);
+      if (c == contents::zeroed) std::memset(p, 0, bytes);
+      return host_buffer(static_cast<std::byte*>(p), bytes, c == contents::zeroed);
     }
     void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return std::nullopt;
-    return host_buffer(static_cast<std::byte*>(p), bytes);
+    return host_buffer(static_cast<std::byte*>(p), bytes, true);
   }
 
   /// Largest buffer taken from the heap; larger ones are mappings, zeroed lazily.
@@ -64,12 +74,14 @@ class host_buffer {
   static constexpr std::size_t alignment = 4096;
 
   host_buffer(host_buffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
+        zeroed_(std::exchange(o.zeroed_, true)) {}
   host_buffer& operator=(host_buffer&& o) noexcept {
     if (this != &o) {
       reset();
       data_ = std::exchange(o.data_, nullptr);
       size_ = std::exchange(o.size_, 0);
+      zeroed_ = std::exchange(o.zeroed_, true);
     }
     return *this;
   }
@@ -79,6 +91,8 @@ class host_buffer {
 
   [[nodiscard]] std::byte* data() const noexcept { return data_; }
   [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+  /// The bytes were zero when allocated (contents::zeroed, or a host mapping).
+  [[nodiscard]] bool zeroed() const noexcept { return zeroed_; }
 
   /// The buffer as an array of T (page aligned, so any T's alignment holds); the bytes
   /// start as zeros, which must be a valid T (integers here).
@@ -88,7 +102,8 @@ class host_buffer {
   }
 
  private:
-  host_buffer(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
+  host_buffer(std::byte* data, std::uint64_t size, bool zeroed) noexcept
+      : data_(data), size_(size), zeroed_(zeroed) {}
   void reset() noexcept {
     if (data_ != nullptr && size_ <= small_bytes) {
       std::free(data_);
@@ -102,6 +117,7 @@ class host_buffer {
 
   std::byte* data_ = nullptr;
   std::uint64_t size_ = 0;
+  bool zeroed_ = true;
 };
 
 }  // namespace vfiopin::mock::detail

@@ -19,8 +19,10 @@
 // Storage per object: one host_buffer with the bytes of every page (page i of the object
 // lives at bytes + i * 4096, so a frame's contents never move) and one host_buffer table
 // of 4-byte entries, one per 4 KiB page (per 2 MiB page for hugetlb): 0 = nothing,
-// zero_entry = the zero page, otherwise frame - ram_first_frame + 1. Both are lazily
-// zeroed host memory, so untouched pages cost nothing.
+// zero_entry = the zero page, otherwise frame - ram_first_frame + 1. The table starts
+// zeroed. The bytes are not cleared up front: a page's bytes are read only through its
+// frame, so install() zeroes a page as it hands out its frame (unless the buffer is a
+// fresh host mapping, zero already). Untouched pages cost nothing.
 //
 // Life cycle: an object counts its mappings and its live frames. unmap() of the last
 // mapping releases every frame (pinned ones become orphans and keep their bytes); the
@@ -42,6 +44,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -66,7 +69,8 @@ class memory_object {
                    "a hugetlb object holds whole huge pages");
     const std::uint64_t slots =
         kind == object_kind::hugetlb ? pages.value() / physmem::huge_frames : pages.value();
-    auto bytes = detail::host_buffer::allocate(pages.value() * page_bytes);
+    auto bytes = detail::host_buffer::allocate(pages.value() * page_bytes,
+                                               detail::host_buffer::contents::unspecified);
     auto table = detail::host_buffer::allocate(slots * sizeof(std::uint32_t));
     if (!bytes || !table) return std::nullopt;
     return memory_object(kind, pages, slots, std::move(*bytes), std::move(*table));
@@ -80,6 +84,8 @@ class memory_object {
     VFIOPIN_ASSERT(index < pages_.value(), "page index outside the object");
     return bytes_.data() + index * page_bytes;
   }
+  /// The page bytes were zero when allocated (a fresh host mapping).
+  [[nodiscard]] bool bytes_zeroed() const noexcept { return bytes_.zeroed(); }
   /// The raw table entry of slot `s` (see the header comment).
   [[nodiscard]] std::uint32_t& entry(std::uint64_t s) const noexcept {
     VFIOPIN_ASSERT(s < slots_, "slot outside the object");
@@ -240,6 +246,9 @@ class memory_objects {
                      std::uint32_t index, bool huge) {
     const physmem::owner who{id, index};
     const pfn f = huge ? pm.allocate_huge(who) : pm.allocate(who);
+    // A slot is installed once per object life (0 only before): its bytes are fresh.
+    if (!o.bytes_zeroed())
+      std::memset(o.page_data(index), 0, (huge ? physmem::huge_frames : 1) * page_bytes);
     o.live_frames += huge ? physmem::huge_frames : 1;
     e = encode(f);
     return f;
