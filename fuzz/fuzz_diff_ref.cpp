@@ -28,9 +28,11 @@
 // container requests whose range ends exactly at
 // 2^64 - 1 are skipped, as are pins and unpins with a page straddling a mapping's edge or
 // crossing 2^64. A skipped operation runs on neither model and shows as "skip" in the trace.
-// VFIOPIN_FUZZ_DIFF_TRACE=1 prints every input's trace.
+// VFIOPIN_FUZZ_DIFF_TRACE=1 prints every input's trace. VFIOPIN_TO_VFS=FILE writes the run
+// as a scenario script whose expectations are the reference's (fuzz/ops_vfs.hpp, to-vfs).
 #include "op_decoder.hpp"
 #include "ops_common.hpp"
+#include "ops_vfs.hpp"
 #include "reference/ref_type1.hpp"
 
 #include <vfiopin/mock/memory.hpp>
@@ -129,9 +131,11 @@ class world {
                                             : static_cast<iommu_type>(2);
     proc_.set_scatter(cfg.scatter);
     t_ = std::make_unique<mk::type1<>>(proc_, type, profile_, ops::make_geometry(cfg.geometry));
+    if (auto* v = fuzz::ops_vfs::active()) v->begin("fuzz_diff_ref", cfg, profile_.name);
   }
 
   void run(const ops::op& o) {
+    if (auto* v = fuzz::ops_vfs::active()) v->next(o);
     refresh();
     exec(o);
     compare_state();
@@ -150,6 +154,7 @@ class world {
   }
 
   void teardown() {
+    if (auto* v = fuzz::ops_vfs::active()) v->teardown();
     for (auto& d : devices_) {
       d->m.stubborn = d->r.stubborn = false;
       d->m.unpin_all();
@@ -210,13 +215,16 @@ class world {
 
   void record(ops::op_kind k, std::uint64_t a, std::uint64_t b, std::uint64_t c, int me, int re) {
     trace_.push_back({k, a, b, c, me, re, false});
+    if (auto* v = fuzz::ops_vfs::active()) v->reference(k, a, b, c, me, re);
     if (me != re) mismatch("errno differs");
   }
   void skip(const ops::op& o, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
     trace_.push_back({o.kind, a, b, c, 0, 0, true});
+    if (auto* v = fuzz::ops_vfs::active()) v->skipped(o);
   }
 
   [[noreturn]] void mismatch(const std::string& what) {
+    if (auto* v = fuzz::ops_vfs::active()) v->reference_locked(rmem_.locked_vm()), v->finish("MISMATCH: " + what), std::_Exit(0);
     print_trace();
     std::fprintf(stderr, "mock state:\n%s", t_ ? t_->state_dump().c_str() : "(gone)\n");
     std::fprintf(stderr, "reference: locked_vm %llu, pins %llu, mappings:\n",
@@ -290,6 +298,7 @@ void world::exec(const ops::op& o) {
       if (kind != mk::region_kind::hole && size > max_region_bytes && size <= mk::process::max_region_size.value())
         size = max_region_bytes;
       auto r = proc_.map_region(kind, byte_count(size), o.read_only);
+      if (auto* v = fuzz::ops_vfs::active()) v->result(r);
       record(o.kind, size, o.region, o.read_only, err_of(r), err_of(r));
       if (!r) break;
       const std::uint64_t bytes = proc_.region_at(*r)->size.value();
@@ -312,6 +321,7 @@ void world::exec(const ops::op& o) {
         break;
       }
       auto a = proc_.map_alias(vaddr(r.start), o.read_only);
+      if (auto* v = fuzz::ops_vfs::active()) v->result(a);
       record(o.kind, r.start, 0, 0, err_of(a), err_of(a));
       if (!a) break;
       rmem_.add(a->value(), r.size, ref::vm_kind::file, o.read_only);
@@ -351,6 +361,7 @@ void world::exec(const ops::op& o) {
       const unmap_flags f{.all = all, .vaddr = o.kind == op_kind::unmap_vaddr};
       auto r = t_->unmap_dma(dma_unmap_request{iova(at), byte_count(size), f, {}, {}});
       const auto rr = ref_.unmap(at, size, all, f.vaddr, false, 0, {});
+      if (auto* v = fuzz::ops_vfs::active()) v->reference_field(scenario::field::size(rr.size));
       record(o.kind, at, size, 0, err_of(r), rr.err);
       if (r && r->size.value() != rr.size) mismatch("unmapped size differs");
       break;
@@ -396,6 +407,7 @@ void world::exec(const ops::op& o) {
       const bool emu = o.kind == op_kind::add_emulated;
       auto r = emu ? t_->add_device(dma_unmap_callback(d->m)) : t_->add_device(group_of(o.group), dma_unmap_callback(d->m));
       const std::int64_t rr = emu ? ref_.add_emulated(cb) : ref_.add_real(group_of(o.group).value, cb);
+      if (auto* v = fuzz::ops_vfs::active()) v->result(r);
       record(o.kind, o.group, o.stubborn, 0, err_of(r), rr < 0 ? static_cast<int>(-rr) : 0);
       if (r && rr >= 0) {
         d->mock_id = *r;
@@ -447,6 +459,7 @@ void world::exec(const ops::op& o) {
     case op_kind::info: {
       auto r = t_->info();
       const auto rr = ref_.info();
+      if (auto* v = fuzz::ops_vfs::active()) v->reference_info(rr.pgsizes, rr.avail, rr.ranges);
       record(o.kind, 0, 0, 0, err_of(r), rr.err);
       if (!r || rr.err != 0) break;
       if (r->iova_pgsizes != rr.pgsizes) mismatch("GET_INFO iova_pgsizes differ");
@@ -499,6 +512,7 @@ void world::exec_bitmap(const ops::op& o) {
   std::fill_n(mbits.begin(), words, 0);
   std::fill_n(rbits.begin(), words, 0);
   const std::span<std::uint64_t> mo(mbits.data(), words), ro(rbits.data(), words);
+  if (auto* v = fuzz::ops_vfs::active()) v->bitmap(ro);
   int me = 0, re = 0;
   if (o.kind == ops::op_kind::dirty_get) {
     me = err_of(t_->dirty_bitmap(iova(at), byte_count(size), byte_count(o.value), mo));
@@ -507,6 +521,7 @@ void world::exec_bitmap(const ops::op& o) {
     auto r = t_->unmap_dma(dma_unmap_request{iova(at), byte_count(size), unmap_flags{.get_dirty_bitmap = true},
                                              byte_count(o.value), mo});
     const auto rr = ref_.unmap(at, size, false, false, true, o.value, ro);
+    if (auto* v = fuzz::ops_vfs::active()) v->reference_field(scenario::field::size(rr.size));
     me = err_of(r);
     re = rr.err;
     if (r && rr.err == 0 && r->size.value() != rr.size) mismatch("unmapped size differs");
@@ -524,5 +539,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const bool trace = std::getenv("VFIOPIN_FUZZ_DIFF_TRACE") != nullptr;
   w.teardown();
   if (trace) w.print_trace();
+  if (auto* v = vfiopin::fuzz::ops_vfs::active()) v->finish({});
   return 0;
 }

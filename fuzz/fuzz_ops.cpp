@@ -31,20 +31,28 @@
 //      H1b: 0 unless unaligned pins met a replay).
 // A failure prints the operations run (with operands and errnos) and the state dump;
 // VFIOPIN_FUZZ_OPS_TRACE=1 prints the same for every input (to read a reproducer).
+// VFIOPIN_TO_VFS=FILE writes the run as a scenario script to FILE, with the failed property
+// in its header, instead of trapping (fuzz/ops_vfs.hpp; fuzz/to-vfs).
 // Errnos are not checked against anything here: that is the differential targets' job.
 //
 // Fail-nth mode (fuzz_fail_nth.cpp compiles this file with VFIOPIN_FUZZ_OPS_FAIL_NTH): after
-// the configuration byte, two bytes choose operation k (0..255) and step n (1..256). The
-// mock's fault injector (mock/fault_injection.hpp: allocations, GUP batches, locked_vm
-// charges, IOMMU maps, bitmap copies, the process's mmap) is armed at n for operation k
-// only. When step n is reached, property 4: the operation fails, and the container's
+// the configuration byte, two bytes choose operation k (the byte modulo the number of
+// operations in the input, so every k fails one of them) and step n (1..254, small n most
+// often: ops::decode_fail_step). The mock's fault injector (mock/fault_injection.hpp:
+// allocations, GUP batches, locked_vm charges, IOMMU maps, bitmap copies, the process's
+// mmap) is armed at n for operation k only. If k has only S < n fallible steps, the input
+// runs again from scratch with step (n - 1) mod S + 1 armed, so every input fails a step. When step n is reached, property 4: the operation fails, and the container's
 // state_dump() (mappings, page tables, records, dirty bits, mm locked_vm and pins) equals
-// the one before it (spec invariant 24); the only exception is the kernel's own, an
-// UNMAP with GET_DIRTY_BITMAP over several dmas whose later copy fails (the earlier dmas
-// stay removed, as in update_user_bitmap). Properties 1-3 hold as before, so nothing an
-// unwound operation touched may leak.
+// the one before it (spec invariant 24); the exceptions are the kernel's own: an UNMAP
+// with GET_DIRTY_BITMAP over several dmas whose later copy fails (the earlier dmas stay
+// removed, as in update_user_bitmap); a GET_BITMAP whose copy fails, which leaves the bits
+// update_user_bitmap set before it (all of a dma while a real group has not pinned); and a
+// pin that fails under dirty tracking, whose pin_unwind leaves the bits of the pages pinned
+// before the failure set (vfio_iommu_type1_pin_pages): for those two only the dirty bits may
+// differ. Properties 1-3 hold as before, so nothing an unwound operation touched may leak.
 #include "op_decoder.hpp"
 #include "ops_common.hpp"
+#include "ops_vfs.hpp"
 
 #include <vfiopin/mock/invariants.hpp>
 #include <vfiopin/mock/memory.hpp>
@@ -170,6 +178,7 @@ class world {
     proc_.set_scatter(cfg.scatter);
     trace_.reserve(ops::max_ops);  // no reallocation per operation
     t_ = std::make_unique<mk::type1<>>(proc_, type, profile_, ops::make_geometry(cfg.geometry));
+    if (auto* v = fuzz::ops_vfs::active()) v->begin("fuzz_ops", cfg, profile_.name);
   }
 
   void run(const ops::op& o, std::size_t step) {
@@ -188,8 +197,11 @@ class world {
     std::size_t op;
     std::uint64_t step;
   };
+  /// Fail-nth: the fallible steps operation k took when it ended before step n (else 0).
+  [[nodiscard]] std::uint64_t unreached_steps() const noexcept { return unreached_steps_; }
   void fail_nth(fail_point at) {
     fail_at_ = at;
+    if (auto* v = fuzz::ops_vfs::active()) v->fail_nth(at.op, at.step);
     t_->set_fault_injector(&injector_);  // and the process's
   }
 
@@ -210,6 +222,7 @@ class world {
   }
 
   void teardown() {
+    if (auto* v = fuzz::ops_vfs::active()) v->teardown();
     step_ = trace_.size();
     for (auto& c : devices_) {
       c->comply();
@@ -272,10 +285,12 @@ class world {
 
   void record(const ops::op& o, std::uint64_t a, std::uint64_t b, std::uint64_t c, int err) {
     trace_.push_back(trace_entry{o.kind, a, b, c, err});
+    if (auto* v = fuzz::ops_vfs::active()) v->op(o, a, b, c, err);
   }
   template <class T>
   void note(const ops::op& o, const result<T>& r, std::uint64_t a = 0, std::uint64_t b = 0,
             std::uint64_t c = 0) {
+    if (auto* v = fuzz::ops_vfs::active()) v->result(r);
     record(o, a, b, c, r ? 0 : r.error().value());
     if (r) return;
     const auto e = static_cast<errc>(r.error().value());
@@ -372,6 +387,7 @@ class world {
         if (o.flag && words > 0) --words;
         std::fill_n(bitmap.begin(), words, 0);
         const std::span<std::uint64_t> out(bitmap.data(), words);
+        if (auto* v = fuzz::ops_vfs::active()) v->bitmap(out);
         if (o.kind == op_kind::dirty_get) {
           note(o, t_->dirty_bitmap(iova(at), byte_count(size), byte_count(o.value), out), at, size, o.value);
         } else {
@@ -494,15 +510,41 @@ class world {
     injector_.arm(n);
     exec(o);
     const bool fired = injector_.fired();
+    const std::uint64_t steps = injector_.steps();
     injector_.disarm();
-    if (!fired) return;
+    if (!fired) {
+      unreached_steps_ = steps;
+      return;
+    }
     if (trace_.back().err == 0) fail("an operation whose step " + std::to_string(n) + " failed succeeded");
     if (o.kind == ops::op_kind::unmap_dirty) return;  // the kernel's own partial case
     if (regions_.size() != regions) fail("a failed mmap added a region");
-    const std::string after = t_->state_dump();
+    std::string after = t_->state_dump();
+    if (o.kind == ops::op_kind::dirty_get || o.kind == ops::op_kind::pin) {  // the kernel's own
+      std::string was = before;
+      without_dirty_lines(was);
+      without_dirty_lines(after);
+      if (after != was)
+        fail("state changed by a pin or GET_BITMAP that failed at step " + std::to_string(n) +
+             ":\nbefore:\n" + before + "after:\n" + after);
+      return;
+    }
     if (after != before)
       fail("state changed by an operation that failed at step " + std::to_string(n) +
            ":\nbefore:\n" + before + "after:\n" + after);
+  }
+
+  /// Removes a state dump's dirty-bit lines ("  dirty ...").
+  static void without_dirty_lines(std::string& dump) {
+    std::string out;
+    std::size_t at = 0;
+    while (at < dump.size()) {
+      std::size_t end = dump.find('\n', at);
+      end = end == std::string::npos ? dump.size() : end + 1;
+      if (dump.compare(at, 8, "  dirty ") != 0) out.append(dump, at, end - at);
+      at = end;
+    }
+    dump = std::move(out);
   }
 
   void check_now() {
@@ -517,6 +559,7 @@ class world {
   }
 
   [[noreturn]] void fail(const std::string& what) {
+    if (auto* v = fuzz::ops_vfs::active()) v->finish(what), std::_Exit(0);  // to-vfs: no trap
     print_trace(true);
     die(what);
   }
@@ -536,21 +579,41 @@ class world {
   bool straddle_seen_ = false;  // see straddles()
   bool leaked_ = false;
   std::optional<fail_point> fail_at_;
+  std::uint64_t unreached_steps_ = 0;
 };
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   vfiopin::fuzz::fuzz_input in(data, size);
-  world w(ops::decode_config(in));
-#if defined(VFIOPIN_FUZZ_OPS_FAIL_NTH)
-  const auto op = in.draw<std::uint8_t>();
-  const auto step = in.draw<std::uint8_t>();
-  w.fail_nth({op, std::uint64_t{step} + 1});
-#endif
-  for (std::size_t i = 0; i < ops::max_ops && !in.empty(); ++i) w.run(ops::decode_op(in), i);
+  const ops::run_config cfg = ops::decode_config(in);
   static const bool trace = std::getenv("VFIOPIN_FUZZ_OPS_TRACE") != nullptr;
+#if defined(VFIOPIN_FUZZ_OPS_FAIL_NTH)
+  // Every k names an operation of the input: decode them all first (decoding reads bytes
+  // only, so this changes no operation's meaning). If operation k ends before step n (it
+  // has S < n fallible steps), that run was a plain fuzz_ops run, checked as such; a
+  // second run, from scratch, fails step (n - 1) mod S + 1 of it, so every input injects.
+  const auto k = in.draw<std::uint8_t>();
+  std::uint64_t n = ops::decode_fail_step(in.draw<std::uint8_t>());
+  std::vector<ops::op> list;
+  list.reserve(ops::max_ops);
+  while (list.size() < ops::max_ops && !in.empty()) list.push_back(ops::decode_op(in));
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    world w(cfg);
+    if (!list.empty()) w.fail_nth({k % list.size(), n});
+    for (std::size_t i = 0; i < list.size(); ++i) w.run(list[i], i);
+    if (trace) w.print_trace(true);
+    w.teardown();
+    const std::uint64_t steps = w.unreached_steps();
+    if (steps == 0) break;  // step n failed, or operation k has no fallible step
+    n = (n - 1) % steps + 1;
+  }
+#else
+  world w(cfg);
+  for (std::size_t i = 0; i < ops::max_ops && !in.empty(); ++i) w.run(ops::decode_op(in), i);
   if (trace) w.print_trace(true);
   w.teardown();
+#endif
+  if (auto* v = vfiopin::fuzz::ops_vfs::active()) v->finish({});
   return 0;
 }

@@ -15,7 +15,10 @@
 // entry of a fixed table of interesting addresses (the MSI window, the aperture top,
 // 2^64 - 4 KiB ...), or a wild 64-bit value (draw_edgy: near 0, near 2^64, around powers
 // of two). A length is a page count, the size of the nth extent, "the rest of the extent
-// the address fell in", or wild. resolve() turns an operand into a value against the
+// the address fell in", or wild; the ranges of UNMAP, UNMAP(VADDR), UNMAP with
+// GET_DIRTY_BITMAP and DIRTY_PAGES GET_BITMAP may also span "from the address to the end
+// of the nth extent at or after it", so one request covers several mappings (the paths
+// that walk more than one dma: a VADDR rollback, a partial dirty copy). resolve() turns an operand into a value against the
 // caller's lists of live extents (mappings for IOVAs, process regions for vaddrs), so
 // most operations hit live state whatever state the model is in, and the same bytes
 // mean the same operations to every model given the same lists. Nothing here knows a
@@ -93,11 +96,13 @@ struct address_operand {
   std::uint64_t wild = 0;   ///< anchor::wild: the value itself
 };
 
-enum class length_kind : std::uint8_t { pages, extent, rest, wild };
+/// pages: a page count; extent: the size of the nth extent; rest: to the end of the extent
+/// the address is in; span: to the end of the nth extent that ends at or after the address.
+enum class length_kind : std::uint8_t { pages, extent, rest, wild, span };
 
 struct length_operand {
   length_kind how = length_kind::pages;
-  std::uint8_t index = 0;   ///< length_kind::extent: the nth live extent
+  std::uint8_t index = 0;   ///< length_kind::extent, span: the nth live extent
   std::int32_t pages = 1;   ///< pages: the count; extent, rest: a page delta
   std::uint64_t wild = 0;
 };
@@ -184,6 +189,18 @@ inline length_operand decode_length(fuzz_input& in) noexcept {
   return l;
 }
 
+/// The length of a request range (UNMAP, UNMAP VADDR, the dirty bitmaps): decode_length's
+/// selector, but its second `rest` slot spans several extents (length_kind::span).
+inline length_operand decode_range_length(fuzz_input& in) noexcept {
+  fuzz_input probe = in;
+  if (probe.draw_in_range<std::uint8_t>(0, 7) != 6) return decode_length(in);
+  in = probe;
+  length_operand l;
+  l.how = length_kind::span;
+  l.index = in.draw<std::uint8_t>();
+  return l;
+}
+
 inline prot decode_prot(fuzz_input& in) noexcept {
   static constexpr std::array<prot, 6> table{prot::read_write, prot::read_write, prot::read,
                                              prot::write,      prot::read_write, prot::none};
@@ -266,12 +283,12 @@ inline std::uint64_t decode_npages(fuzz_input& in) noexcept {
     case op_kind::unmap:
     case op_kind::unmap_vaddr:
       o.at = detail::decode_address(in);
-      o.size = detail::decode_length(in);
+      o.size = detail::decode_range_length(in);
       break;
     case op_kind::unmap_dirty:
     case op_kind::dirty_get:
       o.at = detail::decode_address(in);
-      o.size = detail::decode_length(in);
+      o.size = detail::decode_range_length(in);
       o.value = detail::decode_pgsize(in);
       o.flag = in.draw_in_range<std::uint8_t>(0, 7) == 0;  // a bitmap one word short
       break;
@@ -322,6 +339,19 @@ inline std::uint64_t decode_npages(fuzz_input& in) noexcept {
   return o;
 }
 
+/// Fail-nth (fuzz_fail_nth): the fallible step n to fail, from one byte, small n most often,
+/// as most operations have a few steps: the top two bits pick a scale, the low six the
+/// step: 1-4, 1-16, 1-64, or 65-254 in steps of 3 (P(n = 1) = 21/256, P(n <= 4) = 84/256).
+[[nodiscard]] constexpr std::uint64_t decode_fail_step(std::uint8_t b) noexcept {
+  const std::uint64_t low = b & 63U;
+  switch (b >> 6U) {
+    case 0: return 1 + (low & 3U);
+    case 1: return 1 + (low & 15U);
+    case 2: return 1 + low;
+    default: return 65 + low * 3;
+  }
+}
+
 /// The value of an address operand against live extents and a fixed table.
 [[nodiscard]] inline std::uint64_t resolve(const address_operand& a,
                                            std::span<const extent> live,
@@ -353,6 +383,18 @@ inline std::uint64_t decode_npages(fuzz_input& in) noexcept {
       for (const extent& e : live)
         if (at >= e.first && at <= e.last) return e.last - at + 1 + delta;
       return l.pages > 0 ? delta : page_bytes;
+    case length_kind::span: {
+      // The extents ending at or after `at`, in list order (IOVA order for mappings).
+      std::size_t count = 0;
+      for (const extent& e : live) count += e.last >= at ? 1 : 0;
+      if (count == 0) return page_bytes;
+      std::size_t n = l.index % count;
+      for (const extent& e : live) {
+        if (e.last < at) continue;
+        if (n-- == 0) return e.last - at + 1;  // 0 (2^64) only for at 0 and an extent at the top
+      }
+      return page_bytes;
+    }
     case length_kind::wild:
       break;
   }

@@ -16,6 +16,8 @@
 
 #include "op_decoder.hpp"
 
+#include "../tools/replay/mock_geometry.hpp"
+
 #include <vfiopin/mock/profile.hpp>
 
 #include <array>
@@ -39,46 +41,9 @@ inline constexpr std::array<const char*, 24> op_names{
     "dirty-start", "dirty-stop",  "dirty-get",    "entry-limit", "memlock",    "cap-restore",
     "add-emulated", "add-real",   "remove-device", "pin",        "unpin",      "info"};
 
-/// The IOMMU geometry of variant v (see the header comment).
-inline mock::geometry make_geometry(std::uint8_t v) {
-  mock::geometry g;
-  switch (v) {
-    case 1: {
-      mock::domain_class other;
-      other.pgsize_bitmap = 0x201000;
-      other.aperture = *interval<iova>::from_bounds(iova(0), iova(0xffffffffffffULL));
-      other.reserved.clear();
-      g.classes.push_back(other);
-      g.group_class = {{group_id{2}, 1}};
-      break;
-    }
-    case 2: {
-      mock::domain_class no_msi;
-      no_msi.isolated_msi = false;
-      mock::domain_class big_pages;
-      big_pages.pgsize_bitmap = 0x40210000;
-      big_pages.aperture = *interval<iova>::from_bounds(iova(0), iova(0xffffffffffffULL));
-      g.classes.push_back(no_msi);
-      g.classes.push_back(big_pages);
-      g.group_class = {{group_id{1}, 1}, {group_id{2}, 2}};
-      break;
-    }
-    case 3: {
-      g.classes.front().aperture = *interval<iova>::from_bounds(iova(0), iova(~std::uint64_t{0}));
-      g.classes.front().reserved.clear();
-      mock::domain_class no_domain;
-      no_domain.allocatable = false;
-      g.classes.push_back(no_domain);
-      g.group_class = {{group_id{2}, 1}};
-      g.dma_entry_limit = 12;
-      g.max_dirty_bitmap_bytes = 64;
-      break;
-    }
-    default:
-      break;
-  }
-  return g;
-}
+/// The IOMMU geometry of variant v (see the header comment; tools/replay/mock_geometry.hpp,
+/// so that a fuzz reproducer's `geometry N` runs the same hardware).
+inline mock::geometry make_geometry(std::uint8_t v) { return replay::geometry_variant(v); }
 
 /// The live mappings of a mock type1 container, in iova order, as extents for resolve().
 template <class Type1>

@@ -322,3 +322,42 @@ TEST_CASE("run statuses", "[scenario][runner]") {
   CHECK(scn::worst(run_status::failed, run_status::mismatch) == run_status::failed);
   CHECK(scn::worst(run_status::ok, run_status::ok) == run_status::ok);
 }
+
+TEST_CASE("extensions print skip mock-only on a backend without them", "[scenario][runner]") {
+  // The recording target implements only the format's operations: every extension takes
+  // target.hpp's default, and uses of what a skipped extension declared skip in the runner.
+  recording_target t;
+  const auto r = run("kernel debian-6.12\ngeometry 1\ncontainer-type 2\nattach-group 2\n"
+                     "mmap m anon 4K\nmap 0x1000 m 0 4K rw\ntouch m 0 1 write\nalias n m\n"
+                     "add-device 3 emulated\npin 3 0x1000 1 rw\nunpin 3 0x1000 1\n"
+                     "remove-device 3\nteardown\nfail-nth 1\n",
+                     t);
+  CHECK(r.status == scn::run_status::ok);
+  std::string expected;
+  for (int i = 0; i < 14; ++i) expected += "skip mock-only\n";
+  CHECK(r.out == expected);
+  CHECK(t.calls == std::vector<std::string>{"reset", "reset"});
+}
+
+TEST_CASE("extensions parse, and their errors are diagnosed", "[scenario][runner]") {
+  CHECK(scn::parse("memlock unlimited\ncap-restore unlimited\nvaddr v 0x1000\n"
+                   "container-type 2\nadd-device 0 group 2 stubborn\ndevice-id 1 99\n"
+                   "dirty-bitmap 0 4K 0x1000 1\nunmap-dirty-bitmap 0 4K 0x1000 1\n",
+                   "e.vfs")
+            .has_value());
+  const auto error = [](const std::string& text) {
+    auto p = scn::parse("container type1v2\n" + text, "e.vfs");
+    return p ? std::string("parsed") : p.error().to_string();
+  };
+  CHECK(error("geometry 4") == "e.vfs:2: number '4' is above 3");
+  CHECK(error("mmap a anon 4K\nmmap a anon 4K") == "e.vfs:3: region 'a' already defined on line 2");
+  CHECK(error("mmap a anon 4K\ntouch a 0 0x100001 read") == "e.vfs:3: number '0x100001' is above 1048576");
+  CHECK(error("mmap a anon 4K\ntouch a 0 1 poke") == "e.vfs:3: unknown access 'poke' (expected read or write)");
+  CHECK(error("alias b a") == "e.vfs:2: region 'a' used before its 'mem' line");
+  CHECK(error("add-device 0 real") == "e.vfs:2: unknown device kind 'real' (expected emulated or group)");
+  CHECK(error("add-device 0 emulated 1 2") == "e.vfs:2: 'add-device' has too many arguments");
+  CHECK(error("cap-restore all") == "e.vfs:2: unknown flag 'all' (expected unlimited)");
+  CHECK(error("dirty-bitmap 0 4K 0x1000 0x10001") == "e.vfs:2: number '0x10001' is above 65536");
+  CHECK(scn::parse("attach-group 2", "e.vfs").error().to_string() ==
+        "e.vfs:1: 'attach-group' before the first 'container' line");
+}

@@ -2,7 +2,8 @@
 //
 // vfiopin-replay: runs scenario scripts on an IOMMU backend (docs: scenario-format.md).
 //
-//   vfiopin-replay [--backend mock|vfio] [--echo] [--check] [--kernel PROFILE] FILE...
+//   vfiopin-replay [--backend mock|vfio] [--echo] [--check] [--invariants] [--kernel PROFILE]
+//                  FILE...
 //
 // Order of work: the command line is checked (a usage error exits 2), every FILE is read
 // and parsed (an unreadable or malformed file prints its message and exits 2 before
@@ -28,8 +29,13 @@
 namespace {
 
 constexpr std::string_view usage_text =
-    "usage: vfiopin-replay [--backend mock|vfio] [--echo] [--check] [--kernel PROFILE] "
-    "FILE...\n";
+    "usage: vfiopin-replay [--backend mock|vfio] [--echo] [--check] [--invariants] "
+    "[--kernel PROFILE] FILE...\n"
+    "  --invariants  (mock) after each operation run the model's self-check "
+    "(mock::check_invariants,\n"
+    "                check_exclusive_process; fail-nth and teardown properties); each "
+    "violation is\n"
+    "                printed as FILE:LINE: invariant: TEXT and the exit status is 1\n";
 
 struct command_line {
   std::string backend{vfiopin::replay::backend_names[0]};
@@ -63,6 +69,8 @@ std::optional<int> parse_command_line(int argc, char** argv, command_line& cl) {
       cl.run_options.echo = true;
     } else if (arg == "--check") {
       cl.run_options.check = true;
+    } else if (arg == "--invariants") {
+      cl.run_options.invariants = true;
     } else if (arg == "--backend" || arg == "--kernel" || arg.starts_with("--backend=") ||
                arg.starts_with("--kernel=")) {
       const bool is_backend = arg.starts_with("--backend");
@@ -84,6 +92,9 @@ std::optional<int> parse_command_line(int argc, char** argv, command_line& cl) {
     }
   }
   if (!cl.help && cl.files.empty()) return usage_error("no scenario file given");
+  if (cl.run_options.invariants && cl.backend != "mock") {
+    return usage_error("'--invariants' needs the mock backend");
+  }
   return std::nullopt;
 }
 

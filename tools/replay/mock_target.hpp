@@ -23,105 +23,62 @@
 //                  that unpins every page it holds in the range before returning
 //   pin/unpin      vfio_pin_pages / vfio_unpin_pages of device E; a device that was never
 //                  registered cannot pin (EINVAL) and unpinning with it does nothing
-// The profile (--kernel) selects the kernel; "" is the test bed's Debian 6.1.
+// The profile (--kernel, or a file's `kernel` line) selects the kernel; "" is the test bed's
+// Debian 6.1. The extensions (scenario/ast.hpp; docs/fuzzing.md, "Reproducers") run the
+// way fuzz_ops runs its operations, so a fuzz reproducer replays its run exactly: the
+// geometry by number (mock_geometry.hpp), mmap/alias/munmap/touch on the process as is,
+// fuzz_ops' devices (mock_device.hpp), its teardown, and fail-nth with a fault_injector.
+// after_operation() is --invariants: check_invariants and check_exclusive_process after
+// each line, plus the fail-nth and teardown properties.
 #ifndef VFIOPIN_TOOLS_REPLAY_MOCK_TARGET_HPP
 #define VFIOPIN_TOOLS_REPLAY_MOCK_TARGET_HPP
 
+#include "mock_device.hpp"
+#include "mock_geometry.hpp"
 #include "target_common.hpp"
 
+#include <vfiopin/mock/fault_injection.hpp>
+#include <vfiopin/mock/invariants.hpp>
 #include <vfiopin/mock/memory.hpp>
 #include <vfiopin/mock/type1.hpp>
 #include <vfiopin/scenario/target.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace vfiopin::replay {
 
-/// An emulated-IOMMU device of a scenario: it remembers what it pinned, per page key.
-class scenario_device {
- public:
-  scenario_device(mock::type1<>& t, device_id id) : t_(&t), id_(id) {}
-  scenario_device(const scenario_device&) = delete;
-  scenario_device& operator=(const scenario_device&) = delete;
-
-  void set_id(device_id id) noexcept { id_ = id; }
-  [[nodiscard]] device_id id() const noexcept { return id_; }
-
-  void pinned(std::uint64_t at, std::uint64_t n) {
-    std::lock_guard lk(m_);
-    for (std::uint64_t i = 0; i < n; ++i) ++held_[at + i * page_bytes];
-  }
-  void unpinned(std::uint64_t at, std::uint64_t n) {
-    std::lock_guard lk(m_);
-    for (std::uint64_t i = 0; i < n; ++i) {
-      auto it = held_.find(at + i * page_bytes);
-      if (it != held_.end() && --it->second == 0) held_.erase(it);
-    }
-  }
-  /// The driver's close: everything it holds goes back, one unpin per reference.
-  void release() {
-    std::map<std::uint64_t, std::uint64_t> held;
-    {
-      std::lock_guard lk(m_);
-      held.swap(held_);
-    }
-    for (const auto& [key, count] : held)
-      for (std::uint64_t i = 0; i < count; ++i) t_->unpin_pages(id_, iova(key), page_count(1));
-  }
-  /// dma_unmap: unpin everything held in [first, last] before returning.
-  void operator()(interval<iova> range) noexcept {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> drop;
-    {
-      std::lock_guard lk(m_);
-      for (auto it = held_.lower_bound(range.first().value());
-           it != held_.end() && it->first <= range.last().value();) {
-        drop.emplace_back(*it);
-        it = held_.erase(it);
-      }
-    }
-    for (const auto& [key, count] : drop)
-      for (std::uint64_t i = 0; i < count; ++i) t_->unpin_pages(id_, iova(key), page_count(1));
-  }
-
- private:
-  mock::type1<>* t_;
-  device_id id_;
-  std::mutex m_;
-  std::map<std::uint64_t, std::uint64_t> held_;
-};
-
 /// The scenario target over the mock (see the header comment).
 class mock_target final : public scenario::target {
  public:
-  explicit mock_target(mock::kernel_profile profile) : profile_(profile) { reset(); }
+  explicit mock_target(mock::kernel_profile profile) : base_profile_(profile), profile_(profile) {
+    reset();
+  }
   ~mock_target() override { close_container(); }
 
   void reset() override {
     close_container();
     regions_.clear();
     proc_ = std::make_unique<mock::process>();
-    entry_limit_ = mock::geometry{}.dma_entry_limit;
+    profile_ = base_profile_;
+    geometry_ = {};
+    entry_limit_ = geometry_.dma_entry_limit;
+    injector_.disarm();
+    armed_.reset();
+    found_.clear();
+    leaked_ = false;
+    after_teardown_ = false;
   }
 
   scenario::outcome container(const scenario::op_container& op) override {
-    for (auto& [name, r] : regions_)
-      if (r.kind == scenario::mem_kind::bar && r.live) {
-        proc_->unmap_region(r.start);
-        r.live = false;
-      }
-    close_container();
-    const iommu_type type =
-        op.type == scenario::container_type::type1 ? iommu_type::type1 : iommu_type::type1v2;
-    t_ = std::make_unique<mock::type1<>>(*proc_, type, profile_);
-    t_->set_dma_entry_limit(entry_limit_);
-    return scenario::outcome::ok();
+    return open_container(op.type == scenario::container_type::type1 ? iommu_type::type1
+                                                                     : iommu_type::type1v2);
   }
   scenario::outcome entry_limit(const scenario::op_entry_limit& op) override {
     entry_limit_ = static_cast<std::uint32_t>(op.limit);
@@ -150,10 +107,10 @@ class mock_target final : public scenario::target {
       // A failed mem behaves as a hole of its size: reserve one.
       const std::uint64_t hole = op.size == 0 ? page_bytes : op.size;
       auto h = proc_->map_region(mock::region_kind::hole, byte_count(hole), false);
-      regions_[op.name] = region_state{h ? *h : vaddr(), op.kind, false};
+      regions_[op.name] = region_state{h ? *h : vaddr(), op.kind, false, true};
       return scenario::outcome::err(r.error());
     }
-    regions_[op.name] = region_state{*r, op.kind, true};
+    regions_[op.name] = region_state{*r, op.kind, true, true};
     return scenario::outcome::ok();
   }
   scenario::outcome fill(const scenario::op_fill& op, const scenario::region& r) override {
@@ -178,6 +135,7 @@ class mock_target final : public scenario::target {
     return run_unmap_vaddr(*t_, op);
   }
   scenario::outcome unmap_dirty(const scenario::op_unmap_dirty& op) override {
+    unmap_dirty_ = true;
     return run_unmap_dirty(*t_, op);
   }
   scenario::outcome info(const scenario::op_info&) override { return info_outcome(t_->info()); }
@@ -231,17 +189,13 @@ class mock_target final : public scenario::target {
       t_->remove_device(old->second->id());
       devices_.erase(old);
     }
-    auto dev = std::make_unique<scenario_device>(*t_, device_id{});
-    auto r = t_->add_device(dma_unmap_callback(*dev));
-    if (!r) return scenario::outcome::err(r.error());
-    dev->set_id(*r);
-    devices_[op.device] = std::move(dev);
-    return scenario::outcome::ok();
+    return adopt(op.device, std::make_unique<scenario_device>(*t_, device_id{}),
+                 [&](dma_unmap_callback cb) { return t_->add_device(std::move(cb)); });
   }
   scenario::outcome pin(const scenario::op_pin& op) override {
     const auto it = devices_.find(op.device);
     if (it == devices_.end()) return scenario::outcome::err(errc::invalid_argument);
-    std::vector<page_handle> out(op.npages);
+    std::vector<page_handle> out(it->second->handles_for(op.npages));
     auto r = t_->pin_pages(it->second->id(), iova(op.iova), page_count(op.npages),
                            scenario::to_library_prot(op.prot), out);
     if (!r) return scenario::outcome::err(r.error());
@@ -251,26 +205,180 @@ class mock_target final : public scenario::target {
   scenario::outcome unpin(const scenario::op_unpin& op) override {
     const auto it = devices_.find(op.device);
     if (it == devices_.end()) return scenario::outcome::ok();
-    t_->unpin_pages(it->second->id(), iova(op.iova), page_count(op.npages));
-    it->second->unpinned(op.iova, op.npages);
+    it->second->unpin(op.iova, op.npages);
     return scenario::outcome::ok();
   }
 
+  // ---- extensions (scenario/ast.hpp; fuzz_ops' operations, docs/fuzzing.md) ----
+
+  scenario::outcome ext_kernel(const scenario::op_kernel& op) override {
+    const auto p = mock::profile_by_name(op.profile);
+    if (!p || op.profile.empty()) return scenario::outcome::err(errc::invalid_argument);
+    profile_ = *p;
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_geometry(const scenario::op_geometry& op) override {
+    geometry_ = geometry_variant(static_cast<std::uint8_t>(op.variant));
+    entry_limit_ = geometry_.dma_entry_limit;
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_scatter(const scenario::op_scatter&) override {
+    proc_->set_scatter(true);
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_container_type(const scenario::op_container_type& op) override {
+    return open_container(static_cast<iommu_type>(static_cast<std::uint32_t>(op.type)));
+  }
+  scenario::outcome ext_attach_group(const scenario::op_attach_group& op) override {
+    return done(t_->attach_group(group_id{static_cast<std::uint32_t>(op.group)}));
+  }
+  scenario::outcome ext_detach_group(const scenario::op_detach_group& op) override {
+    return done(t_->detach_group(group_id{static_cast<std::uint32_t>(op.group)}));
+  }
+  scenario::outcome ext_mmap(const scenario::op_mmap& op) override {
+    auto r = proc_->map_region(static_cast<mock::region_kind>(op.kind), byte_count(op.size),
+                               op.read_only);
+    regions_[op.name] = region_state{r ? *r : vaddr(), op.kind, r.has_value(), false};
+    return done(r);
+  }
+  scenario::outcome ext_munmap(const scenario::op_munmap& op, const scenario::region&) override {
+    region_state& r = regions_.at(op.name);
+    proc_->unmap_region(r.start);
+    r.live = false;
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_alias(const scenario::op_alias& op, const scenario::region&) override {
+    const region_state source = regions_.at(op.source);
+    auto r = proc_->map_alias(source.start, op.read_only);
+    regions_[op.name] = region_state{r ? *r : vaddr(), source.kind, r.has_value(), false};
+    return done(r);
+  }
+  scenario::outcome ext_vaddr(const scenario::op_vaddr& op) override {
+    regions_[op.name] = region_state{vfiopin::vaddr(op.address), scenario::mem_kind::hole, false, false};
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_touch(const scenario::op_touch& op, const scenario::region&) override {
+    std::vector<std::byte> bytes(op.length);
+    return op.write ? done(proc_->write(at(op.name, op.offset), bytes))
+                    : done(proc_->read(at(op.name, op.offset), bytes));
+  }
+  scenario::outcome ext_map_vaddr_prot(const scenario::op_map_vaddr_prot& op, const scenario::region&) override {
+    return done(t_->map_dma(dma_map_request{iova(op.iova), at(op.name, op.offset), byte_count(op.size),
+                                            scenario::to_library_prot(op.prot), true}));
+  }
+  scenario::outcome ext_memlock_unlimited(const scenario::op_memlock_unlimited&) override {
+    proc_->set_memlock_limit(std::nullopt);
+    proc_->set_cap_ipc_lock(false);
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_cap_restore(const scenario::op_cap_restore& op) override {
+    proc_->set_cap_ipc_lock(true);
+    if (op.unlimited) proc_->set_memlock_limit(std::nullopt);
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_unmap_all_range(const scenario::op_unmap_all_range& op) override {
+    return unmapped(t_->unmap_dma(dma_unmap_request{iova(op.iova), byte_count(op.size),
+                                                    unmap_flags{.all = true}, {}, {}}));
+  }
+  scenario::outcome ext_dirty_bitmap(const scenario::op_dirty_bitmap& op) override {
+    std::vector<std::uint64_t> words(op.words);
+    auto r = t_->dirty_bitmap(iova(op.iova), byte_count(op.size), byte_count(op.pgsize), words);
+    if (!r) return scenario::outcome::err(r.error());
+    return scenario::outcome::ok().with(scenario::field::bits(bitmap_digits(words, op.size, op.pgsize)));
+  }
+  scenario::outcome ext_unmap_dirty_bitmap(const scenario::op_unmap_dirty_bitmap& op) override {
+    std::vector<std::uint64_t> words(op.words);
+    unmap_dirty_ = true;
+    auto r = t_->unmap_dma(dma_unmap_request{iova(op.iova), byte_count(op.size),
+                                             unmap_flags{.get_dirty_bitmap = true},
+                                             byte_count(op.pgsize), words});
+    return unmapped_with_digits(r, bitmap_digits(words, op.size, op.pgsize));
+  }
+  scenario::outcome ext_add_device(const scenario::op_add_device& op) override {
+    if (devices_.contains(op.device)) return scenario::outcome::err(errc::exists);
+    return adopt(op.device,
+                 std::make_unique<scenario_device>(*t_, device_id{}, scenario_device::kind::fuzz, op.stubborn),
+                 [&](dma_unmap_callback cb) {
+                   return op.group ? t_->add_device(group_id{static_cast<std::uint32_t>(*op.group)}, std::move(cb))
+                                   : t_->add_device(std::move(cb));
+                 });
+  }
+  scenario::outcome ext_remove_device(const scenario::op_remove_device& op) override {
+    const auto it = devices_.find(op.device);
+    if (it == devices_.end()) return scenario::outcome::ok();
+    scenario_device& d = *it->second;
+    if (d.what() != scenario_device::kind::raw) {
+      if (d.stubborn()) leaked_ |= d.holds_pins();
+      else d.release();
+    }
+    t_->remove_device(d.id());
+    devices_.erase(it);
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_device_id(const scenario::op_device_id& op) override {
+    if (devices_.contains(op.device)) return scenario::outcome::err(errc::exists);
+    devices_[op.device] = std::make_unique<scenario_device>(
+        *t_, vfiopin::device_id{static_cast<std::uint32_t>(op.id)}, scenario_device::kind::raw);
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_fail_nth(const scenario::op_fail_nth& op) override {
+    t_->set_fault_injector(&injector_);
+    armed_ = armed_step{op.step, t_->state_dump()};
+    unmap_dirty_ = false;
+    injector_.arm(op.step);
+    return scenario::outcome::ok();
+  }
+  scenario::outcome ext_teardown(const scenario::op_teardown&) override;
+
+  std::vector<std::string> after_operation(const scenario::outcome& result,
+                                           bool invariants) override;
+
  private:
+  /// fail-nth: the step armed, and the state before the operation it fails.
+  struct armed_step {
+    std::uint64_t step = 0;
+    std::string before;
+    bool pending = true;  ///< the `fail-nth` line itself has not finished yet
+  };
   struct region_state {
     vaddr start{};
     scenario::mem_kind kind = scenario::mem_kind::anon;
     bool live = false;
+    bool from_mem = false;  ///< made by `mem` (a bar holds the device open), not `mmap`
   };
+
+  /// Registers `dev` with `add` (its callback) as device `number`.
+  template <class Add>
+  scenario::outcome adopt(std::uint64_t number, std::unique_ptr<scenario_device> dev, Add add) {
+    auto r = add(dma_unmap_callback(*dev));
+    if (!r) return scenario::outcome::err(r.error());
+    dev->set_id(*r);
+    devices_[number] = std::move(dev);
+    return scenario::outcome::ok();
+  }
+
+  scenario::outcome open_container(iommu_type type) {
+    for (auto& [name, r] : regions_)
+      if (r.kind == scenario::mem_kind::bar && r.live && r.from_mem) {
+        proc_->unmap_region(r.start);
+        r.live = false;
+      }
+    close_container();
+    type_ = type;
+    t_ = std::make_unique<mock::type1<>>(*proc_, type, profile_, geometry_);
+    t_->set_dma_entry_limit(entry_limit_);
+    return scenario::outcome::ok();
+  }
 
   /// The container and its devices go; every mapping, pin and charge is released.
   void close_container() {
     t_.reset();
     devices_.clear();
   }
+  void expect_unmapped_all();
   [[nodiscard]] bool live_bar() const {
     for (const auto& [name, r] : regions_)
-      if (r.kind == scenario::mem_kind::bar && r.live) return true;
+      if (r.kind == scenario::mem_kind::bar && r.live && r.from_mem) return true;
     return false;
   }
   [[nodiscard]] bool group_attached(std::uint64_t g) const {
@@ -283,13 +391,112 @@ class mock_target final : public scenario::target {
     return vaddr(start_of(name).value() + offset);  // may run past the region: GUP decides
   }
 
-  mock::kernel_profile profile_;
+  mock::kernel_profile base_profile_;  ///< --kernel
+  mock::kernel_profile profile_;       ///< --kernel, or the file's `kernel` line
+  mock::geometry geometry_;
+  iommu_type type_ = iommu_type::type1v2;
+  mock::fault_injector injector_;  // before proc_ and t_, which may point to it
   std::unique_ptr<mock::process> proc_;
   std::unique_ptr<mock::type1<>> t_;
   std::map<std::uint64_t, std::unique_ptr<scenario_device>> devices_;
   std::map<std::string, region_state, std::less<>> regions_;
   std::uint32_t entry_limit_ = 65535;
+  bool unmap_dirty_ = false;         ///< the last operation was an UNMAP with the bitmap
+  std::optional<armed_step> armed_;  ///< fail-nth: the operation in progress may fail
+  std::vector<std::string> found_;   ///< violations not reported yet
+  bool leaked_ = false;              ///< a stubborn device left with pins
+  bool after_teardown_ = false;      ///< a second container on the process: not exclusive
 };
+
+
+/// fuzz_ops' teardown (fuzz/fuzz_ops.cpp, property 3): every device unpins what it holds
+/// and is removed, UNMAP ALL, every group detached (which releases the driver), the
+/// container destroyed; then no mapping, no pin, and locked_vm equal to the documented
+/// residual. A fresh container of the same kind follows, so later lines have one.
+inline scenario::outcome mock_target::ext_teardown(const scenario::op_teardown&) {
+  const auto check = [&] {
+    auto v = mock::check_invariants(*t_);
+    const auto w = mock::check_exclusive_process(*t_);
+    v.insert(v.end(), w.begin(), w.end());
+    for (auto& line : v) found_.push_back("teardown: " + line);
+  };
+  for (auto& [number, d] : devices_) {
+    if (d->what() == scenario_device::kind::raw) continue;
+    d->comply();
+    d->release();
+    t_->remove_device(d->id());
+    check();
+  }
+  devices_.clear();
+  if (t_->with_state([](const auto& s) { return s.iommu_set; })) {
+    auto r = t_->unmap_dma(dma_unmap_request{iova(0), byte_count(0), unmap_flags{.all = true}, {}, {}});
+    if (r) expect_unmapped_all();
+    else if (!leaked_) found_.push_back("teardown: UNMAP ALL failed: " + scenario::to_string(unmapped(r)));
+    check();
+  }
+  for (const std::uint32_t g : {0U, 1U, 2U, 0x80000000U}) {
+    (void)t_->detach_group(group_id{g});
+    check();
+  }
+  if (t_->with_state([](const auto& s) { return s.iommu_set; })) found_.emplace_back("teardown: driver still set");
+  if (t_->mapping_count() != 0) found_.emplace_back("teardown: mappings left");
+  const std::uint64_t residual = t_->with_state([](const auto& s) { return s.residual_locked; });
+  t_.reset();
+  if (!proc_->quiescent())
+    found_.push_back("teardown: " + std::to_string(proc_->total_pins()) + " pins left in the process");
+  if (proc_->locked_vm().value() != residual)
+    found_.push_back("teardown: locked_vm " + std::to_string(proc_->locked_vm().value()) +
+                     " pages, expected the residual " + std::to_string(residual));
+  leaked_ = false;
+  open_container(type_);
+  after_teardown_ = true;  // the process keeps the old container's residual
+  return scenario::outcome::ok();
+}
+
+/// After a successful UNMAP ALL no mapping is left, except one ending at 2^64 - 1 on a
+/// kernel whose lookups compute iova + size in 64 bits (spec §10 item 3).
+inline void mock_target::expect_unmapped_all() {
+  const bool ok = t_->with_state([&](const auto& s) {
+    bool all_gone = true;
+    s.dmas.for_each([&](std::uint64_t, const auto& d) {
+      all_gone &= !profile_.full_address_space && d.last() == ~std::uint64_t{0};
+    });
+    return all_gone;
+  });
+  if (!ok) found_.emplace_back("UNMAP ALL succeeded and left mappings");
+}
+
+/// fail-nth bookkeeping (always) and, with --invariants, the checks fuzz_ops makes after
+/// each operation: check_invariants, check_exclusive_process and, after an operation whose
+/// armed step failed, that it failed and left state_dump() as before (spec invariant 24;
+/// not for UNMAP with the bitmap, the kernel's own partial case).
+inline std::vector<std::string> mock_target::after_operation(const scenario::outcome& result,
+                                                             bool invariants) {
+  std::vector<std::string> out = std::exchange(found_, {});
+  if (armed_ && armed_->pending) {
+    armed_->pending = false;
+    unmap_dirty_ = false;
+  } else if (armed_) {
+    const bool fired = injector_.fired();
+    injector_.disarm();
+    const armed_step step = *std::exchange(armed_, std::nullopt);
+    if (fired && result.is_ok())
+      out.push_back("an operation whose step " + std::to_string(step.step) + " failed succeeded");
+    if (fired && !unmap_dirty_ && t_ && t_->state_dump() != step.before)
+      out.push_back("state changed by an operation that failed at step " + std::to_string(step.step));
+  }
+  unmap_dirty_ = false;
+  if (!invariants) return {};
+  if (t_) {
+    auto v = mock::check_invariants(*t_);
+    out.insert(out.end(), v.begin(), v.end());
+    if (!after_teardown_) {
+      const auto w = mock::check_exclusive_process(*t_);
+      out.insert(out.end(), w.begin(), w.end());
+    }
+  }
+  return out;
+}
 
 }  // namespace vfiopin::replay
 

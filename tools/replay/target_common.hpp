@@ -14,8 +14,10 @@
 #include <vfiopin/scenario/outcome.hpp>
 #include <vfiopin/types/dma.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +26,12 @@ namespace vfiopin::replay {
 
 /// ok, or err with the result's errno.
 [[nodiscard]] inline scenario::outcome done(const result<void>& r) {
+  return r ? scenario::outcome::ok() : scenario::outcome::err(r.error());
+}
+
+/// ok, or err with the result's errno (the value is not printed).
+template <class T>
+[[nodiscard]] scenario::outcome done(const result<T>& r) {
   return r ? scenario::outcome::ok() : scenario::outcome::err(r.error());
 }
 
@@ -39,24 +47,39 @@ namespace vfiopin::replay {
 }
 
 /// `bits=` digits: one per 4 KiB page of `size`, lowest IOVA first.
+
+/// `bits=` digits of a bitmap with page size `pgsize` (the extensions dirty-bitmap and
+/// unmap-dirty-bitmap): one per page of `size`, at most as many as `words` hold, lowest
+/// IOVA first; none for pgsize 0.
+[[nodiscard]] inline std::string bitmap_digits(std::span<const std::uint64_t> words,
+                                               std::uint64_t size, std::uint64_t pgsize) {
+  std::string s;
+  const std::uint64_t pages = pgsize == 0 ? 0 : size / pgsize;
+  const std::uint64_t n = std::min<std::uint64_t>(pages, std::uint64_t{words.size()} * 64);
+  for (std::uint64_t i = 0; i < n; ++i) s.push_back(((words[i / 64] >> (i % 64)) & 1U) != 0 ? '1' : '0');
+  return s;
+}
+
+/// `bits=` digits: one per 4 KiB page of `size`, lowest IOVA first.
 [[nodiscard]] inline std::string bits_of(const std::vector<std::uint64_t>& words,
                                          std::uint64_t size) {
-  std::string s;
-  const std::uint64_t n = size / scenario::bitmap_page_size;
-  for (std::uint64_t i = 0; i < n; ++i) {
-    s.push_back(((words[i / 64] >> (i % 64)) & 1U) != 0 ? '1' : '0');
-  }
-  return s;
+  return bitmap_digits(words, size, scenario::bitmap_page_size);
+}
+
+/// ok size=... bits=DIGITS, or err.
+[[nodiscard]] inline scenario::outcome unmapped_with_digits(const result<dma_unmap_reply>& r,
+                                                            std::string digits) {
+  if (!r) return scenario::outcome::err(r.error());
+  return scenario::outcome::ok()
+      .with(scenario::field::size(r->size.value()))
+      .with(scenario::field::bits(std::move(digits)));
 }
 
 /// ok size=... bits=..., or err.
 [[nodiscard]] inline scenario::outcome unmapped_with_bits(const result<dma_unmap_reply>& r,
                                                           const std::vector<std::uint64_t>& words,
                                                           std::uint64_t size) {
-  if (!r) return scenario::outcome::err(r.error());
-  return scenario::outcome::ok()
-      .with(scenario::field::size(r->size.value()))
-      .with(scenario::field::bits(bits_of(words, size)));
+  return unmapped_with_digits(r, r ? bits_of(words, size) : std::string());
 }
 
 /// ok [avail=] pgsizes= [ranges=], or err.

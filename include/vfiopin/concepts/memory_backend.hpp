@@ -65,6 +65,9 @@ struct gup_options {
   /// FOLL_LONGTERM read pins unshare the shared zero page (Linux 6.2+): the pin gets a
   /// fresh zeroed page instead.
   bool unshare_zero_page = false;
+  /// GUP takes a pin on the shared zero page like on any page (before Linux 6.9, as far as
+  /// vfio is concerned): the caller must drop it (mock::process::unpin_zero_page).
+  bool pin_zero_page = false;
 };
 
 /// A physically contiguous run of frames of one kind, pinned from one vaddr upward.

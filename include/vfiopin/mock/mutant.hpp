@@ -25,7 +25,8 @@
 //                               (spec §9 invariant 9)
 //   10 map-fail-budget          a failed MAP_DMA does not give back its dma_avail entry
 //                               (§10 1, CVE-2019-3882's budget)
-//   11 zero-page-pin-leak       GUP's pin on the shared zero page is kept (§10 4)
+//   11 zero-page-pin-leak       GUP's pin on the shared zero page is kept (§10 4; seen on
+//                               the profiles whose GUP pins it: debian-6.1, linux-6.1.31)
 //   12 vaddr-rollback-count     UNMAP(VADDR)'s rollback clears the flags but not
 //                               vaddr_invalid_count (§10 6)
 //   13 unpin-uncharge-mapped    vfio_unpin_pages uncharges locked_vm although a real domain

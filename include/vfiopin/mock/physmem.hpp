@@ -30,7 +30,17 @@
 // -> orphaned (its owner dropped it while pinned: the VMA or memfd is gone, the page
 // lives on, as pinned pages do in Linux) -> free (last unpin).
 //   refcount = (1 while owned) + pincount   for RAM frames
-//   refcount = pincount = 0                 always, for the zero page and MMIO frames
+//   refcount = pincount = zero-page pins    for the zero page (see below)
+//   refcount = pincount = 0                 always, for MMIO frames
+//
+// Zero-page pins. Before Linux 6.9 pin_user_pages() took a pin on the shared zero page like
+// on any page, but type1 treats the zero page as rsvd (is_invalid_reserved_pfn): put_pfn()
+// never releases it. 6.0-6.8 drop that pin in vaddr_get_pfns() at once ("vfio/type1: Unpin
+// zero pages", 873aefb376bb); before 6.0 every read-only map of untouched memory leaked one.
+// pin_zero()/unpin_zero() count those pins, and total_pins() includes them, so a leaked
+// zero-page pin keeps the process from being quiescent. The zero page's bytes are one
+// page for the whole program, but the count is this physmem's (one mm's pins), so two
+// processes stay independent.
 //
 // Storage: 16 bytes of metadata per allocated RAM frame, in one flat vector indexed by
 // frame - ram_first_frame (frames skipped by scatter or huge alignment are free entries).
@@ -68,8 +78,8 @@ enum class frame_state : std::uint8_t {
 /// What the mock knows about one frame (for tests and invariant checks).
 struct frame_info {
   frame_kind kind = frame_kind::page;
-  std::uint32_t pincount = 0;  ///< pins held (0 for reserved and MMIO frames)
-  std::uint32_t refcount = 0;  ///< (1 while owned) + pincount; 0 for reserved and MMIO frames
+  std::uint32_t pincount = 0;  ///< pins held (the zero page: its pins; MMIO frames: 0)
+  std::uint32_t refcount = 0;  ///< (1 while owned) + pincount; 0 for MMIO frames
   bool dirty = false;          ///< an unpin with write access dirtied it
   bool orphaned = false;       ///< unmapped while pinned
   friend constexpr bool operator==(const frame_info&, const frame_info&) noexcept = default;
@@ -147,6 +157,18 @@ class physmem {
     if (m.state != frame_state::orphaned) return std::nullopt;
     return free_frame(m);
   }
+  /// pin_user_pages' pin on the shared zero page (kernels before 6.9; see the header).
+  void pin_zero() noexcept {
+    VFIOPIN_ASSERT(zero_pins_ != std::numeric_limits<std::uint32_t>::max(), "pincount overflow");
+    ++zero_pins_;
+    ++total_pins_;
+  }
+  /// unpin_user_page() of the zero page: drops a pin pin_zero() took.
+  void unpin_zero() noexcept {
+    VFIOPIN_ASSERT(zero_pins_ > 0, "unpin of the zero page, which holds no pin");
+    --zero_pins_;
+    --total_pins_;
+  }
   /// The owner lets go: a pinned frame becomes an orphan, an unpinned one is freed
   /// (answer: true).
   [[nodiscard]] bool release(pfn f) noexcept {
@@ -188,7 +210,10 @@ class physmem {
     if (!k) return std::nullopt;
     frame_info out;
     out.kind = *k;
-    if (const frame_meta* m = meta(f)) {
+    if (is_zero(f)) {
+      out.pincount = zero_pins_;
+      out.refcount = zero_pins_;
+    } else if (const frame_meta* m = meta(f)) {
       out.pincount = m->pincount;
       out.refcount = m->pincount + (m->state == frame_state::owned ? 1U : 0U);
       out.dirty = m->dirty;
@@ -226,8 +251,10 @@ class physmem {
   [[nodiscard]] page_count live_frames() const noexcept { return page_count(live_frames_); }
   /// RAM frames with at least one pin.
   [[nodiscard]] page_count pinned_frames() const noexcept { return page_count(pinned_frames_); }
-  /// The sum of all pincounts.
+  /// The sum of all pincounts, the zero page's included.
   [[nodiscard]] std::uint64_t total_pins() const noexcept { return total_pins_; }
+  /// Pins held on the shared zero page by this physmem's GUP calls.
+  [[nodiscard]] std::uint32_t zero_pins() const noexcept { return zero_pins_; }
 
  private:
   struct frame_meta {
@@ -292,6 +319,7 @@ class physmem {
   std::uint64_t live_frames_ = 0;
   std::uint64_t pinned_frames_ = 0;
   std::uint64_t total_pins_ = 0;
+  std::uint32_t zero_pins_ = 0;
   bool scatter_ = false;
 };
 

@@ -18,13 +18,16 @@
 //                  the longest run (1..max pages, never past the region) of physically
 //                  contiguous frames of one kind from va. Pages: one pin each. An untouched
 //                  anon page read without FOLL_WRITE is the shared zero page (a run of 1,
-//                  reserved_page, no pin: FOLL_LONGTERM does not pin the zero page, 6.9+);
-//                  a write pin allocates (or COWs the zero page). A bar follows the pfn
+//                  reserved_page, no pin: FOLL_LONGTERM does not pin the zero page, 6.9+;
+//                  with gup_options::pin_zero_page one pin, as before 6.9, which only
+//                  unpin_zero_page() drops); a write pin allocates (or COWs the zero
+//                  page). A bar follows the pfn
 //                  (follow_fault_pfn): no_page frames, no reference, a run to the end of the
 //                  BAR mapping (T1-6.x returns 1 pfn per call: pass max 1 to model that).
 //                  Hole, unmapped, or write to a read-only mapping: EFAULT.
 //   unpin          unpin_frames(run, prot): one pin off each page, dirtied when prot has
-//                  write (unpin_user_pages_dirty_lock); no-op for reserved and no_page runs.
+//                  write (unpin_user_pages_dirty_lock); no-op for reserved and no_page runs
+//                  (put_pfn() of an rsvd pfn), so a zero-page pin it took stays.
 //   page_of        the checked pfn_to_page() (6.4+ contract): a handle for live RAM and for
 //                  the zero page (pfn_valid, reserved); errc::not_page_backed for MMIO and
 //                  for frame numbers with nothing behind them.
@@ -187,7 +190,10 @@ class process {
       // (gup_options::unshare_zero_page), which faults a fresh page as a write would.
       const bool unshare = opt.unshare_zero_page && r->info.kind == region_kind::anon;
       first = objects_.fault(pm_, r->object, index, write || unshare);
-      if (physmem::is_zero(first)) return pfn_run{first, page_count(1), frame_kind::reserved_page};
+      if (physmem::is_zero(first)) {
+        if (opt.pin_zero_page) pm_.pin_zero();
+        return pfn_run{first, page_count(1), frame_kind::reserved_page};
+      }
       // An untouched anon page read would be the zero page: not contiguous, do not fault it.
       const bool fault_next = write || unshare || r->info.kind != region_kind::anon;
       for (n = 1; n < limit; ++n) {
@@ -228,6 +234,10 @@ class process {
       }
     }
   }
+
+  /// unpin_user_page() of the shared zero page: drops a pin pin_frames() took with
+  /// gup_options::pin_zero_page ("vfio/type1: Unpin zero pages", 6.0-6.8).
+  void unpin_zero_page() noexcept { pm_.unpin_zero(); }
 
   /// The checked pfn_to_page(): not_page_backed for frames without a struct page.
   [[nodiscard]] result<page_handle> page_of(pfn f) noexcept {
@@ -302,7 +312,7 @@ class process {
   [[nodiscard]] std::uint64_t total_pins() const noexcept { return pm_.total_pins(); }
   /// RAM frames allocated now (owned or orphaned).
   [[nodiscard]] page_count live_frames() const noexcept { return pm_.live_frames(); }
-  /// No pin outstanding (so no orphaned frame either).
+  /// No pin outstanding, on RAM or the zero page (so no orphaned frame either).
   [[nodiscard]] bool quiescent() const noexcept { return pm_.total_pins() == 0; }
   [[nodiscard]] bool zero_page_intact() const noexcept { return pm_.zero_page_intact(); }
   /// The bytes a device reaches at frame f (RAM, zero page, BAR MMIO), or an empty span.

@@ -183,19 +183,21 @@ struct type1_state : dma_tree {
 
   // ---- vfio_pin_pages_remote / vfio_unpin_pages_remote ----
 
-  /// GUP of at most one batch at va; the zero page is put at once on 6.0-6.8.
+  /// GUP of at most one batch at va. Before 6.9 GUP pins the zero page too; 6.0-6.8 drop
+  /// that pin at once, as put_pfn() never would (an rsvd pfn).
   result<pfn_run> gup(std::uint64_t va, std::uint64_t max, prot p) {
     const page_count n(std::min(max, vfio_batch_max));
     result<pfn_run> r = fail(errc::bad_address);
     if constexpr (requires { mem->pin_frames(vaddr(va), n, p, gup_options{}); }) {
       r = mem->pin_frames(vaddr(va), n, p,
-                          gup_options{.unshare_zero_page = profile.longterm_pin_unshares_zero_page});
+                          gup_options{.unshare_zero_page = profile.longterm_pin_unshares_zero_page,
+                                      .pin_zero_page = profile.unpin_zero_pages});
+      if constexpr (mutant == 11) return r;  // mutant: the zero page's pin is kept (pre-6.0)
+      if (r && r->kind == frame_kind::reserved_page && profile.unpin_zero_pages)
+        mem->unpin_zero_page();  // "vfio/type1: Unpin zero pages"
     } else {
       r = mem->pin_frames(vaddr(va), n, p);
     }
-    if constexpr (mutant == 11) return r;  // mutant: the zero page's pin is kept (pre-6.0)
-    if (r && r->kind == frame_kind::reserved_page && profile.unpin_zero_pages)
-      mem->unpin_frames(*r, p);  // "vfio/type1: Unpin zero pages"
     return r;
   }
   void put_run(const pfn_run& r, prot p) noexcept {

@@ -115,13 +115,53 @@ struct op_unpin {
   std::uint64_t npages = 0;
 };
 
+// ---- extensions: the mock's model knobs and the fuzz_ops operations (mock only) --------
+// docs/fuzzing.md "Reproducers" lists them; a backend that cannot run one prints
+// `skip mock-only` (target.hpp's defaults).
+
+struct op_kernel { std::string profile; };                 ///< mock kernel profile by name
+struct op_geometry { std::uint64_t variant = 0; };         ///< fuzz/ops_common.hpp geometry 0..3
+struct op_scatter {};                                      ///< non-contiguous frames from now on
+struct op_container_type { std::uint64_t type = 0; };      ///< raw VFIO_SET_IOMMU type
+struct op_attach_group { std::uint64_t group = 0; };       ///< any group id
+struct op_detach_group { std::uint64_t group = 0; };
+/// mmap exactly (no hole is reserved when it fails).
+struct op_mmap { std::string name; mem_kind kind = mem_kind::anon; std::uint64_t size = 0; bool read_only = false; };
+struct op_munmap { std::string name; };
+struct op_alias { std::string name; std::string source; bool read_only = false; };
+struct op_vaddr { std::string name; std::uint64_t address = 0; };  ///< a name for a fixed address
+/// CPU access of LEN bytes at NAME+OFFSET: a store of zeros (write) or a load (read).
+struct op_touch { std::string name; std::uint64_t offset = 0; std::uint64_t length = 0; bool write = true; };
+struct op_memlock_unlimited {};
+struct op_cap_restore { bool unlimited = false; };
+/// MAP_DMA with VFIO_DMA_MAP_FLAG_VADDR and a PROT (the kernel refuses READ/WRITE with it).
+struct op_map_vaddr_prot : op_map {};
+struct op_unmap_all_range { std::uint64_t iova = 0; std::uint64_t size = 0; };
+/// DIRTY_PAGES GET_BITMAP / UNMAP with GET_DIRTY_BITMAP with any bitmap page size and a
+/// user bitmap of WORDS 64-bit words.
+struct op_dirty_bitmap { std::uint64_t iova = 0; std::uint64_t size = 0; std::uint64_t pgsize = 0; std::uint64_t words = 0; };
+struct op_unmap_dirty_bitmap { std::uint64_t iova = 0; std::uint64_t size = 0; std::uint64_t pgsize = 0; std::uint64_t words = 0; };
+/// add_device: an emulated device, or a device of real group `group`; a stubborn one keeps
+/// its pins when told of an unmap.
+struct op_add_device { std::uint64_t device = 0; std::optional<std::uint64_t> group; bool stubborn = false; };
+struct op_remove_device { std::uint64_t device = 0; };
+struct op_device_id { std::uint64_t device = 0; std::uint64_t id = 0; };  ///< D is raw id N
+struct op_teardown {};
+struct op_fail_nth { std::uint64_t step = 0; };  ///< the next operation's step N fails
+
 /// Any one operation.
 using operation =
     std::variant<op_container, op_entry_limit, op_memlock, op_attach, op_detach, op_mem,
                  op_fill, op_map, op_map_vaddr, op_unmap, op_unmap_all, op_unmap_vaddr,
                  op_unmap_dirty, op_info, op_locked, op_dirty_start, op_dirty_stop,
                  op_dirty_get, op_dma_read, op_dma_write, op_check, op_emulated, op_pin,
-                 op_unpin>;
+                 op_unpin,
+                 // extensions
+                 op_kernel, op_geometry, op_scatter, op_container_type, op_attach_group,
+                 op_detach_group, op_mmap, op_munmap, op_alias, op_vaddr, op_touch,
+                 op_memlock_unlimited, op_cap_restore, op_unmap_all_range, op_dirty_bitmap,
+                 op_unmap_dirty_bitmap, op_add_device, op_remove_device, op_device_id,
+                 op_teardown, op_fail_nth, op_map_vaddr_prot>;
 
 /// One operation line of a script.
 struct statement {
@@ -144,6 +184,8 @@ inline constexpr std::uint64_t max_dma_length = 2048;     ///< DMA LEN is 1..204
 inline constexpr std::uint64_t dma_limit = 0x10000000;    ///< edu: 28-bit DMA mask
 inline constexpr std::uint64_t fill_modulus = 251;        ///< fill pattern period
 inline constexpr std::uint64_t bitmap_page_size = 4096;   ///< dirty bitmap granule
+inline constexpr std::uint64_t max_touch_length = 0x100000;  ///< touch LEN at most 1 MiB
+inline constexpr std::uint64_t max_bitmap_words = 0x10000;   ///< *-bitmap WORDS at most 64 Ki
 
 /// The byte `fill NAME SEED` writes at offset i: ((i * 31 + SEED) mod 251) + 1, never 0.
 [[nodiscard]] constexpr std::uint8_t fill_byte(std::uint64_t i, std::uint64_t seed) noexcept {
@@ -195,7 +237,12 @@ inline constexpr std::uint64_t bitmap_page_size = 4096;   ///< dirty bitmap gran
       "container", "entry-limit", "memlock",     "attach",      "detach",      "mem",
       "fill",      "map",         "map-vaddr",   "unmap",       "unmap-all",   "unmap-vaddr",
       "unmap-dirty", "info",      "locked",      "dirty start", "dirty stop",  "dirty get",
-      "dma-read",  "dma-write",   "check",       "emulated",    "pin",         "unpin"};
+      "dma-read",  "dma-write",   "check",       "emulated",    "pin",         "unpin",
+      "kernel",    "geometry",    "scatter",     "container-type", "attach-group",
+      "detach-group", "mmap",     "munmap",      "alias",       "vaddr",       "touch",
+      "memlock",   "cap-restore", "unmap-all-range", "dirty-bitmap", "unmap-dirty-bitmap",
+      "add-device", "remove-device", "device-id", "teardown",   "fail-nth",
+      "map-vaddr-prot"};
   static_assert(std::size(names) == std::variant_size_v<operation>);
   const std::size_t i = op.index();
   return i < std::size(names) ? names[i] : std::string_view("?");

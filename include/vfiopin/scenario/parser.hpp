@@ -15,6 +15,9 @@
 // declarations of `mem` lines (name -> kind, read-only, line) to refuse a name used twice,
 // a name used before its `mem` line, and `fill` of a bar, hole or read-only region.
 //
+// The extension operations (mock-only, for fuzz reproducers; ast.hpp) are parsed by
+// build_extension(); `mmap`, `alias` and `vaddr` declare region names like `mem` does.
+//
 // Robustness: no recursion, no unbounded allocation beyond the size of the input (one
 // statement per line, each at most as long as its line), every index checked; any byte
 // sequence gives either a script or a diagnostic.
@@ -103,7 +106,9 @@ class line_parser {
       using enum keyword_id;
       case container: return build_container(t[1], out);
       case entry_limit: return num(t[1], emplace<op_entry_limit>(out).limit);
-      case memlock: return num(t[1], emplace<op_memlock>(out).bytes);
+      case memlock:
+        if (t[1] == "unlimited") return emplace<op_memlock_unlimited>(out), true;
+        return num(t[1], emplace<op_memlock>(out).bytes);
       case attach: return group(t[1], emplace<op_attach>(out).group);
       case detach: return group(t[1], emplace<op_detach>(out).group);
       case mem: return build_mem(t, out);
@@ -151,6 +156,7 @@ class line_parser {
       }
       case dirty:
       case count_: break;
+      default: return build_extension(id, t, out);
     }
     return fail("internal error: unhandled operation");
   }
@@ -249,16 +255,7 @@ class line_parser {
       return fail("region " + quote(t[1]) + " already defined on line " +
                   std::to_string(it->second.line));
     }
-    if (t[2] == "anon") op.kind = mem_kind::anon;
-    else if (t[2] == "memfd") op.kind = mem_kind::memfd;
-    else if (t[2] == "hugetlb") op.kind = mem_kind::hugetlb;
-    else if (t[2] == "bar") op.kind = mem_kind::bar;
-    else if (t[2] == "hole") op.kind = mem_kind::hole;
-    else {
-      return fail("unknown memory kind " + quote(t[2]) +
-                  " (expected anon, memfd, hugetlb, bar or hole)");
-    }
-    if (!num(t[3], op.size)) return false;
+    if (!kind_of(t[2], op.kind) || !num(t[3], op.size)) return false;
     if (t.size() == 5) {
       if (t[4] != "ro") return fail("unknown mem flag " + quote(t[4]) + " (expected ro)");
       op.read_only = true;
@@ -266,6 +263,121 @@ class line_parser {
     op.name.assign(t[1]);
     regions_.emplace(op.name, region_decl{op.kind, op.read_only, line_});
     return true;
+  }
+
+  /// Declares region `token` (not declared before) of `kind`.
+  bool declare(std::string_view token, mem_kind kind, bool read_only, std::string& out) {
+    if (!name(token)) return false;
+    if (const auto it = regions_.find(token); it != regions_.end()) {
+      return fail("region " + quote(token) + " already defined on line " +
+                  std::to_string(it->second.line));
+    }
+    out.assign(token);
+    regions_.emplace(out, region_decl{kind, read_only, line_});
+    return true;
+  }
+
+  bool kind_of(std::string_view token, mem_kind& out) {
+    static constexpr std::string_view kinds[] = {"anon", "memfd", "hugetlb", "bar", "hole"};
+    for (std::size_t i = 0; i < std::size(kinds); ++i) {
+      if (token == kinds[i]) return out = static_cast<mem_kind>(i), true;
+    }
+    return fail("unknown memory kind " + quote(token) +
+                " (expected anon, memfd, hugetlb, bar or hole)");
+  }
+
+  bool word(std::string_view token, std::string_view expected, bool& out) {
+    out = token == expected;
+    return out || fail("unknown flag " + quote(token) + " (expected " + std::string(expected) + ")");
+  }
+
+  bool at_most(std::string_view token, std::uint64_t& out, std::uint64_t max) {
+    if (!num(token, out)) return false;
+    return out <= max || fail("number " + quote(token) + " is above " + std::to_string(max));
+  }
+
+  template <class Op>
+  bool bitmap(const std::vector<std::string_view>& t, Op& op) {
+    return num(t[1], op.iova) && num(t[2], op.size) && num(t[3], op.pgsize) &&
+           at_most(t[4], op.words, max_bitmap_words);
+  }
+
+  /// The extension operations (ast.hpp), argument counts already checked.
+  bool build_extension(keyword_id id, const std::vector<std::string_view>& t, operation& out) {
+    const std::size_t argc = t.size() - 1;
+    switch (id) {
+      using enum keyword_id;
+      case kernel: emplace<op_kernel>(out).profile.assign(t[1]); return true;
+      case geometry: return at_most(t[1], emplace<op_geometry>(out).variant, 3);
+      case scatter: emplace<op_scatter>(out); return true;
+      case container_type:
+        seen_container_ = true;
+        return num(t[1], emplace<op_container_type>(out).type);
+      case attach_group: return num(t[1], emplace<op_attach_group>(out).group);
+      case detach_group: return num(t[1], emplace<op_detach_group>(out).group);
+      case mmap: {
+        auto& op = emplace<op_mmap>(out);
+        if (!kind_of(t[2], op.kind) || !num(t[3], op.size)) return false;
+        if (argc == 4 && !word(t[4], "ro", op.read_only)) return false;
+        return declare(t[1], op.kind, op.read_only, op.name);
+      }
+      case munmap: return use(t[1], emplace<op_munmap>(out).name);
+      case alias: {
+        auto& op = emplace<op_alias>(out);
+        if (!use(t[2], op.source)) return false;
+        if (argc == 3 && !word(t[3], "ro", op.read_only)) return false;
+        return declare(t[1], regions_.find(t[2])->second.kind, op.read_only, op.name);
+      }
+      case vaddr: {
+        auto& op = emplace<op_vaddr>(out);
+        return num(t[2], op.address) && declare(t[1], mem_kind::hole, false, op.name);
+      }
+      case touch: {
+        auto& op = emplace<op_touch>(out);
+        if (!use(t[1], op.name) || !num(t[2], op.offset) ||
+            !at_most(t[3], op.length, max_touch_length)) {
+          return false;
+        }
+        if (t[4] == "read" || t[4] == "write") return op.write = t[4] == "write", true;
+        return fail("unknown access " + quote(t[4]) + " (expected read or write)");
+      }
+      case cap_restore: {
+        auto& op = emplace<op_cap_restore>(out);
+        return argc == 0 || word(t[1], "unlimited", op.unlimited);
+      }
+      case unmap_all_range: return range(t, emplace<op_unmap_all_range>(out));
+      case dirty_bitmap: return bitmap(t, emplace<op_dirty_bitmap>(out));
+      case unmap_dirty_bitmap: return bitmap(t, emplace<op_unmap_dirty_bitmap>(out));
+      case add_device: {
+        auto& op = emplace<op_add_device>(out);
+        if (!num(t[1], op.device)) return false;
+        std::size_t next = 3;
+        if (t[2] == "group") {
+          if (argc < 3) return fail("'add-device D group' needs a group id");
+          op.group.emplace();
+          if (!num(t[3], *op.group)) return false;
+          next = 4;
+        } else if (t[2] != "emulated") {
+          return fail("unknown device kind " + quote(t[2]) + " (expected emulated or group)");
+        }
+        if (argc > next) return fail("'add-device' has too many arguments");
+        return argc < next || word(t[next], "stubborn", op.stubborn);
+      }
+      case remove_device: return num(t[1], emplace<op_remove_device>(out).device);
+      case device_id: {
+        auto& op = emplace<op_device_id>(out);
+        return num(t[1], op.device) && num(t[2], op.id);
+      }
+      case teardown: emplace<op_teardown>(out); return true;
+      case fail_nth: return num(t[1], emplace<op_fail_nth>(out).step);
+      case map_vaddr_prot: {
+        auto& op = emplace<op_map_vaddr_prot>(out);
+        return num(t[1], op.iova) && use(t[2], op.name) && num(t[3], op.offset) &&
+               num(t[4], op.size) && prot_of(t[5], op.prot);
+      }
+      default: break;
+    }
+    return fail("internal error: unhandled operation");
   }
 
   bool build_fill(const std::vector<std::string_view>& t, operation& out) {

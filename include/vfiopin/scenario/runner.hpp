@@ -10,6 +10,9 @@
 //     as text, and each mismatch is reported on `diag` as
 //     `FILE:LINE: expected 'X', got 'Y'`; running goes on after a mismatch, so one run
 //     shows them all.
+//   - after every statement target::after_operation(); with --invariants each line it
+//     returns (the model's self-check) is reported on `diag` as `FILE:LINE: invariant: TEXT`, and the run
+//     counts as a mismatch (exit 1).
 // After the last statement the target is reset again (the default dma_entry_limit is
 // restored after each file).
 //
@@ -47,6 +50,7 @@ namespace vfiopin::scenario {
 struct options {
   bool echo = false;   ///< print `<operation> => <result>` instead of the bare result
   bool check = false;  ///< compare results with `=> expected` and report mismatches
+  bool invariants = false;  ///< report target::after_operation() findings after each operation
 };
 
 /// How a run ended, ordered by severity; exit_code() gives the process status.
@@ -70,26 +74,12 @@ class executor {
  public:
   explicit executor(target& t) : target_(t) {}
 
-  outcome operator()(const op_container& op) {
-    outcome o = target_.container(op);
-    for (auto& named : regions_) {
-      entry& e = named.second;
-      if (e.decl.kind == mem_kind::bar && e.status == state::live) e.status = state::released;
-    }
-    return o;
-  }
+  outcome operator()(const op_container& op) { return (*this)(op, target_.container(op)); }
   outcome operator()(const op_entry_limit& op) { return target_.entry_limit(op); }
   outcome operator()(const op_memlock& op) { return target_.memlock(op); }
   outcome operator()(const op_attach& op) { return target_.attach(op); }
   outcome operator()(const op_detach& op) { return target_.detach(op); }
-  outcome operator()(const op_mem& op) {
-    outcome o = target_.mem(op);
-    entry& e = regions_[op.name];
-    e.decl = op;
-    e.status = o.is_ok() ? state::live : o.is_err() ? state::failed : state::skipped;
-    e.skip_word = o.is_skip() ? o.skip_word() : std::string();
-    return o;
-  }
+  outcome operator()(const op_mem& op) { return declare(op, target_.mem(op)); }
   outcome operator()(const op_fill& op) { return use(op, &target::fill); }
   outcome operator()(const op_map& op) { return use(op, &target::map); }
   outcome operator()(const op_map_vaddr& op) { return use(op, &target::map_vaddr); }
@@ -105,17 +95,45 @@ class executor {
   outcome operator()(const op_dma_read& op) { return use(op, &target::dma_read); }
   outcome operator()(const op_dma_write& op) { return target_.dma_write(op); }
   outcome operator()(const op_check& op) { return use(op, &target::check); }
-  outcome operator()(const op_emulated& op) {
-    outcome o = target_.emulated(op);
-    if (o.is_skip()) {
-      skipped_devices_[op.device] = o.skip_word();
-    } else {
-      skipped_devices_.erase(op.device);
-    }
-    return o;
-  }
+  outcome operator()(const op_emulated& op) { return new_device(op.device, target_.emulated(op)); }
   outcome operator()(const op_pin& op) { return device(op, &target::pin); }
   outcome operator()(const op_unpin& op) { return device(op, &target::unpin); }
+
+  // ---- extensions ----
+  outcome operator()(const op_kernel& op) { return target_.ext_kernel(op); }
+  outcome operator()(const op_geometry& op) { return target_.ext_geometry(op); }
+  outcome operator()(const op_scatter& op) { return target_.ext_scatter(op); }
+  outcome operator()(const op_container_type& op) { return (*this)(op_container{}, target_.ext_container_type(op)); }
+  outcome operator()(const op_attach_group& op) { return target_.ext_attach_group(op); }
+  outcome operator()(const op_detach_group& op) { return target_.ext_detach_group(op); }
+  outcome operator()(const op_mmap& op) {
+    return declare(op_mem{op.name, op.kind, op.size, op.read_only}, target_.ext_mmap(op));
+  }
+  outcome operator()(const op_munmap& op) { return use(op, &target::ext_munmap); }
+  outcome operator()(const op_alias& op) {
+    const op_alias source{op.source, op.source, op.read_only};
+    const auto it = regions_.find(op.source);
+    const outcome o = use(source, &target::ext_alias, &op);
+    op_mem decl = it != regions_.end() ? it->second.decl : op_mem{};
+    decl.name = op.name;
+    decl.read_only = op.read_only;
+    return declare(decl, o);
+  }
+  outcome operator()(const op_vaddr& op) {
+    return declare(op_mem{op.name, mem_kind::hole, 0, false}, target_.ext_vaddr(op));
+  }
+  outcome operator()(const op_touch& op) { return use(op, &target::ext_touch); }
+  outcome operator()(const op_memlock_unlimited& op) { return target_.ext_memlock_unlimited(op); }
+  outcome operator()(const op_cap_restore& op) { return target_.ext_cap_restore(op); }
+  outcome operator()(const op_unmap_all_range& op) { return target_.ext_unmap_all_range(op); }
+  outcome operator()(const op_dirty_bitmap& op) { return target_.ext_dirty_bitmap(op); }
+  outcome operator()(const op_unmap_dirty_bitmap& op) { return target_.ext_unmap_dirty_bitmap(op); }
+  outcome operator()(const op_add_device& op) { return new_device(op.device, target_.ext_add_device(op)); }
+  outcome operator()(const op_remove_device& op) { return device(op, &target::ext_remove_device); }
+  outcome operator()(const op_device_id& op) { return new_device(op.device, target_.ext_device_id(op)); }
+  outcome operator()(const op_teardown& op) { return target_.ext_teardown(op); }
+  outcome operator()(const op_fail_nth& op) { return target_.ext_fail_nth(op); }
+  outcome operator()(const op_map_vaddr_prot& op) { return use(op, &target::ext_map_vaddr_prot); }
 
  private:
   enum class state : std::uint8_t { live, failed, released, skipped };
@@ -125,8 +143,36 @@ class executor {
     std::string skip_word;
   };
 
+  /// A new region name: its state comes from the outcome of the line that declared it.
+  outcome declare(const op_mem& decl, outcome o) {
+    entry& e = regions_[decl.name];
+    e.decl = decl;
+    e.status = o.is_ok() ? state::live : o.is_err() ? state::failed : state::skipped;
+    e.skip_word = o.is_skip() ? o.skip_word() : std::string();
+    return o;
+  }
+  /// `container-type` is a `container` line to the runner: live bar regions are released.
+  outcome operator()(const op_container&, outcome o) {
+    for (auto& named : regions_) {
+      entry& e = named.second;
+      if (e.decl.kind == mem_kind::bar && e.status == state::live) e.status = state::released;
+    }
+    return o;
+  }
+  /// A device number's skip state follows the outcome of the line that made it.
+  outcome new_device(std::uint64_t device, outcome o) {
+    if (o.is_skip()) {
+      skipped_devices_[device] = o.skip_word();
+    } else {
+      skipped_devices_.erase(device);
+    }
+    return o;
+  }
+
+  /// A use of region op.name; `as` (when given) is the operation handed to the target.
   template <class Op>
-  outcome use(const Op& op, outcome (target::*call)(const Op&, const region&)) {
+  outcome use(const Op& op, outcome (target::*call)(const Op&, const region&),
+              const Op* as = nullptr) {
     const auto it = regions_.find(op.name);
     if (it == regions_.end()) {
       throw std::logic_error("region '" + op.name + "' used before its 'mem' line");
@@ -137,7 +183,7 @@ class executor {
                    e.status == state::live     ? region_status::live
                    : e.status == state::failed ? region_status::failed
                                                : region_status::released};
-    return (target_.*call)(op, r);
+    return (target_.*call)(as != nullptr ? *as : op, r);
   }
 
   template <class Op>
@@ -174,12 +220,17 @@ inline run_status run(const script& s, target& t, const options& opt, std::ostre
     detail::executor exec(t);
     for (const statement& st : s.statements) {
       line = st.line;
-      const std::string result = to_string(std::visit(exec, st.op));
+      const outcome done = std::visit(exec, st.op);
+      const std::string result = to_string(done);
       if (opt.echo) out << st.text << " => ";
       out << result << '\n';
       if (opt.check && st.expected && *st.expected != result) {
         diag << s.file_name << ':' << st.line << ": expected '" << *st.expected << "', got '"
              << result << "'\n";
+        status = run_status::mismatch;
+      }
+      for (const std::string& v : t.after_operation(done, opt.invariants)) {
+        diag << s.file_name << ':' << st.line << ": invariant: " << v << '\n';
         status = run_status::mismatch;
       }
     }

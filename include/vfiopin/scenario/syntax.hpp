@@ -7,7 +7,8 @@
 // a container operation (refused before the first `container` line). The parser
 // (parser.hpp) looks a line's first token up here before it reads the arguments, so the
 // table is the single place that says what a well-formed line looks like; `dirty` has one
-// row and its start/stop/get forms are told apart by the parser.
+// row and its start/stop/get forms are told apart by the parser. The rows after `unpin`
+// are the extensions (ast.hpp): mock-only operations for fuzz reproducers.
 #ifndef VFIOPIN_SCENARIO_SYNTAX_HPP
 #define VFIOPIN_SCENARIO_SYNTAX_HPP
 
@@ -32,7 +33,11 @@ struct op_syntax {
 enum class keyword_id : std::uint8_t {
   container, entry_limit, memlock, attach, detach, mem, fill, map, map_vaddr, unmap,
   unmap_all, unmap_vaddr, unmap_dirty, info, locked, dirty, dma_read, dma_write, check,
-  emulated, pin, unpin, count_
+  emulated, pin, unpin,
+  // extensions (ast.hpp)
+  kernel, geometry, scatter, container_type, attach_group, detach_group, mmap, munmap, alias,
+  vaddr, touch, cap_restore, unmap_all_range, dirty_bitmap, unmap_dirty_bitmap, add_device,
+  remove_device, device_id, teardown, fail_nth, map_vaddr_prot, count_
 };
 
 inline constexpr std::array<op_syntax, static_cast<std::size_t>(keyword_id::count_)> op_table{{
@@ -58,6 +63,27 @@ inline constexpr std::array<op_syntax, static_cast<std::size_t>(keyword_id::coun
     {"emulated", "emulated E", 1, 1, false},
     {"pin", "pin E IOVA NPAGES PROT", 4, 4, false},
     {"unpin", "unpin E IOVA NPAGES", 3, 3, false},
+    {"kernel", "kernel PROFILE", 1, 1, false},
+    {"geometry", "geometry N", 1, 1, false},
+    {"scatter", "scatter", 0, 0, false},
+    {"container-type", "container-type N", 1, 1, false},
+    {"attach-group", "attach-group ID", 1, 1, true},
+    {"detach-group", "detach-group ID", 1, 1, true},
+    {"mmap", "mmap NAME KIND SIZE [ro]", 3, 4, false},
+    {"munmap", "munmap NAME", 1, 1, false},
+    {"alias", "alias NAME SOURCE [ro]", 2, 3, false},
+    {"vaddr", "vaddr NAME ADDRESS", 2, 2, false},
+    {"touch", "touch NAME OFFSET LEN read|write", 4, 4, false},
+    {"cap-restore", "cap-restore [unlimited]", 0, 1, false},
+    {"unmap-all-range", "unmap-all-range IOVA SIZE", 2, 2, true},
+    {"dirty-bitmap", "dirty-bitmap IOVA SIZE PGSIZE WORDS", 4, 4, true},
+    {"unmap-dirty-bitmap", "unmap-dirty-bitmap IOVA SIZE PGSIZE WORDS", 4, 4, true},
+    {"add-device", "add-device D emulated|group G [stubborn]", 2, 4, true},
+    {"remove-device", "remove-device D", 1, 1, true},
+    {"device-id", "device-id D N", 2, 2, false},
+    {"teardown", "teardown", 0, 0, true},
+    {"fail-nth", "fail-nth N", 1, 1, true},
+    {"map-vaddr-prot", "map-vaddr-prot IOVA NAME OFFSET SIZE PROT", 5, 5, true},
 }};
 
 [[nodiscard]] inline std::string count_message(std::string_view what, std::size_t min,

@@ -26,6 +26,10 @@
 //     later maps of the name have a vaddr (lazy maps in an emulated-only container succeed).
 //   - container() must unmap live bar regions before closing the previous container (the
 //     runner marks them released afterwards).
+// Extensions (ast.hpp: the mock's knobs and fuzz_ops' operations) have default bodies that
+// answer `skip mock-only`, so a backend implements only those it can run; the runner then
+// skips later uses of a region or device whose declaration was skipped. after_operation()
+// runs after each operation; with --invariants it returns the model's self-check findings.
 // Anything the backend cannot do at all (a hardware or setup problem, not a result of the
 // operation) is reported by throwing; the runner prints the message and exits 2.
 #ifndef VFIOPIN_SCENARIO_TARGET_HPP
@@ -35,7 +39,9 @@
 #include <vfiopin/scenario/outcome.hpp>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace vfiopin::scenario {
 
@@ -103,7 +109,42 @@ class target {
   virtual outcome pin(const op_pin& op) = 0;
   virtual outcome unpin(const op_unpin& op) = 0;
 
+  // ---- extensions: `skip mock-only` unless the backend runs them ----
+  virtual outcome ext_kernel(const op_kernel&) { return mock_only(); }
+  virtual outcome ext_geometry(const op_geometry&) { return mock_only(); }
+  virtual outcome ext_scatter(const op_scatter&) { return mock_only(); }
+  virtual outcome ext_container_type(const op_container_type&) { return mock_only(); }
+  virtual outcome ext_attach_group(const op_attach_group&) { return mock_only(); }
+  virtual outcome ext_detach_group(const op_detach_group&) { return mock_only(); }
+  virtual outcome ext_mmap(const op_mmap&) { return mock_only(); }
+  virtual outcome ext_munmap(const op_munmap&, const region&) { return mock_only(); }
+  virtual outcome ext_alias(const op_alias&, const region&) { return mock_only(); }
+  virtual outcome ext_vaddr(const op_vaddr&) { return mock_only(); }
+  virtual outcome ext_touch(const op_touch&, const region&) { return mock_only(); }
+  virtual outcome ext_map_vaddr_prot(const op_map_vaddr_prot&, const region&) { return mock_only(); }
+  virtual outcome ext_memlock_unlimited(const op_memlock_unlimited&) { return mock_only(); }
+  virtual outcome ext_cap_restore(const op_cap_restore&) { return mock_only(); }
+  /// ok fields: size.
+  virtual outcome ext_unmap_all_range(const op_unmap_all_range&) { return mock_only(); }
+  /// ok fields: bits.
+  virtual outcome ext_dirty_bitmap(const op_dirty_bitmap&) { return mock_only(); }
+  /// ok fields: size, bits.
+  virtual outcome ext_unmap_dirty_bitmap(const op_unmap_dirty_bitmap&) { return mock_only(); }
+  virtual outcome ext_add_device(const op_add_device&) { return mock_only(); }
+  virtual outcome ext_remove_device(const op_remove_device&) { return mock_only(); }
+  virtual outcome ext_device_id(const op_device_id&) { return mock_only(); }
+  virtual outcome ext_teardown(const op_teardown&) { return mock_only(); }
+  virtual outcome ext_fail_nth(const op_fail_nth&) { return mock_only(); }
+
+  /// Called after every operation with its result. With `invariants` (--invariants) it
+  /// returns what the backend's self-check finds wrong now (each line is reported).
+  [[nodiscard]] virtual std::vector<std::string> after_operation(const outcome& /*result*/,
+                                                                 bool /*invariants*/) {
+    return {};
+  }
+
  protected:
+  [[nodiscard]] static outcome mock_only() { return outcome::skip("mock-only"); }
   target() = default;
   target(const target&) = default;
   target& operator=(const target&) = default;
