@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// op_mutator: operation-level mutations for fuzz_ops and fuzz_fail_nth, as a libFuzzer
+// custom mutator (fuzz_diff_ref does not use it yet: see docs/fuzzing.md, Open findings).
+//
+// Theory of operation. An input is a header (the configuration byte, and fail-nth's two
+// bytes) followed by operations, each a variable number of bytes (op_decoder.hpp).
+// libFuzzer's byte mutations change operands well, but they rarely build a sequence whose
+// steps bring no new coverage one by one, such as two mappings, a VADDR unmap of the
+// second, then one over both: inserting or erasing bytes shifts every later operation.
+// mutate() first finds the operations' byte ranges by decoding the input (decoding reads
+// bytes only), then, half of the time, applies one whole-operation mutation:
+//   duplicate  a copy of operation i inserted at a random operation boundary;
+//   erase      operation i removed;
+//   swap       operations i and i + 1 exchanged;
+// and otherwise (or when the result would exceed max_size) hands the input to
+// LLVMFuzzerMutate, libFuzzer's own mutator. The header is never touched by the first
+// three. Without libFuzzer (the replay builds) LLVMFuzzerMutate is absent: the input is
+// returned unchanged, and nothing calls the custom mutator anyway.
+#ifndef VFIOPIN_FUZZ_OP_MUTATOR_HPP
+#define VFIOPIN_FUZZ_OP_MUTATOR_HPP
+
+#include "fuzz_input.hpp"
+#include "op_decoder.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size)
+    __attribute__((weak));
+
+namespace vfiopin::fuzz::ops {
+
+/// Byte offsets where each operation starts, and the end of the last one, for an input
+/// whose first `header` bytes are not operations.
+[[nodiscard]] inline std::vector<std::size_t> op_boundaries(const std::uint8_t* data,
+                                                           std::size_t size, std::size_t header) {
+  std::vector<std::size_t> at;
+  if (size <= header) return at;
+  fuzz_input in(data + header, size - header);
+  at.push_back(header);
+  while (at.size() <= max_ops && !in.empty()) {
+    (void)decode_op(in);
+    at.push_back(size - in.remaining());
+  }
+  return at;
+}
+
+/// One mutation of data[0, size) in place (see the header comment); the new size.
+[[nodiscard]] inline std::size_t mutate(std::uint8_t* data, std::size_t size,
+                                        std::size_t max_size, unsigned seed, std::size_t header) {
+  std::minstd_rand rng(seed);
+  const auto bytes_mutate = [&] {
+    return LLVMFuzzerMutate != nullptr ? LLVMFuzzerMutate(data, size, max_size) : size;
+  };
+  const std::vector<std::size_t> at = op_boundaries(data, size, header);
+  const std::size_t ops_n = at.empty() ? 0 : at.size() - 1;
+  if (ops_n == 0 || rng() % 2 == 0) return bytes_mutate();
+  const std::size_t i = rng() % ops_n;
+  const std::size_t first = at[i];
+  const std::size_t len = at[i + 1] - first;
+  std::vector<std::uint8_t> out(data, data + size);
+  switch (rng() % 3) {
+    case 0: {  // duplicate operation i at a boundary
+      if (size + len > max_size) return bytes_mutate();
+      const std::size_t to = at[rng() % (ops_n + 1)];
+      const std::vector<std::uint8_t> copy(data + first, data + first + len);
+      out.insert(out.begin() + static_cast<std::ptrdiff_t>(to), copy.begin(), copy.end());
+      break;
+    }
+    case 1:  // erase operation i
+      out.erase(out.begin() + static_cast<std::ptrdiff_t>(first),
+                out.begin() + static_cast<std::ptrdiff_t>(first + len));
+      break;
+    default: {  // swap operations i and i + 1
+      if (i + 1 >= ops_n) return bytes_mutate();
+      const std::size_t len2 = at[i + 2] - at[i + 1];
+      std::rotate(out.begin() + static_cast<std::ptrdiff_t>(first),
+                  out.begin() + static_cast<std::ptrdiff_t>(at[i + 1]),
+                  out.begin() + static_cast<std::ptrdiff_t>(at[i + 1] + len2));
+      break;
+    }
+  }
+  std::memcpy(data, out.data(), out.size());
+  return out.size();
+}
+
+}  // namespace vfiopin::fuzz::ops
+
+#endif  // VFIOPIN_FUZZ_OP_MUTATOR_HPP
