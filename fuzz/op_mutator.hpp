@@ -13,6 +13,10 @@
 //   duplicate  a copy of operation i inserted at a random operation boundary;
 //   erase      operation i removed;
 //   swap       operations i and i + 1 exchanged;
+//   rewrite    operation i's bytes alone handed to LLVMFuzzerMutate (its kind or operands
+//              change, every other operation keeps its bytes);
+//   variant    a copy of operation i, rewritten so, inserted at a random boundary: a
+//              second mapping next to the first, a second VADDR unmap over both;
 // and otherwise (or when the result would exceed max_size) hands the input to
 // LLVMFuzzerMutate, libFuzzer's own mutator. The header is never touched by the first
 // three. Without libFuzzer (the replay builds) LLVMFuzzerMutate is absent: the input is
@@ -64,7 +68,16 @@ namespace vfiopin::fuzz::ops {
   const std::size_t first = at[i];
   const std::size_t len = at[i + 1] - first;
   std::vector<std::uint8_t> out(data, data + size);
-  switch (rng() % 3) {
+  // Operation i's bytes through libFuzzer's mutator on their own (room for a few more).
+  const auto rewritten = [&] {
+    std::vector<std::uint8_t> op(data + first, data + first + len);
+    if (LLVMFuzzerMutate == nullptr) return op;
+    const std::size_t room = len + 8;
+    op.resize(room);
+    op.resize(LLVMFuzzerMutate(op.data(), len, room));
+    return op;
+  };
+  switch (rng() % 5) {
     case 0: {  // duplicate operation i at a boundary
       if (size + len > max_size) return bytes_mutate();
       const std::size_t to = at[rng() % (ops_n + 1)];
@@ -76,6 +89,21 @@ namespace vfiopin::fuzz::ops {
       out.erase(out.begin() + static_cast<std::ptrdiff_t>(first),
                 out.begin() + static_cast<std::ptrdiff_t>(first + len));
       break;
+    case 3: {  // rewrite operation i in place
+      const std::vector<std::uint8_t> op = rewritten();
+      if (size - len + op.size() > max_size) return bytes_mutate();
+      out.erase(out.begin() + static_cast<std::ptrdiff_t>(first),
+                out.begin() + static_cast<std::ptrdiff_t>(first + len));
+      out.insert(out.begin() + static_cast<std::ptrdiff_t>(first), op.begin(), op.end());
+      break;
+    }
+    case 4: {  // a rewritten copy of operation i at a boundary
+      const std::vector<std::uint8_t> op = rewritten();
+      if (size + op.size() > max_size) return bytes_mutate();
+      const std::size_t to = at[rng() % (ops_n + 1)];
+      out.insert(out.begin() + static_cast<std::ptrdiff_t>(to), op.begin(), op.end());
+      break;
+    }
     default: {  // swap operations i and i + 1
       if (i + 1 >= ops_n) return bytes_mutate();
       const std::size_t len2 = at[i + 2] - at[i + 1];

@@ -159,13 +159,14 @@ struct type1_state : dma_tree {
     if (profile.vpfn_range_accounting) return pr.count_in(iova0, iova0 + (pages * page_bytes - 1));
     return pr.count_exact(iova0, pages);
   }
-  /// True when records in the span are not one per page-aligned iova (unaligned keys: the
-  /// two kernel counting methods differ and the closed accounting formula no longer holds).
-  [[nodiscard]] static bool unaligned_records_in(const dma_record& d, std::uint64_t iova0,
-                                                 std::uint64_t pages) noexcept {
+  /// True when a record of d has an unaligned key (in the span or not: a key in the page
+  /// before the dma lies in no chunk, and no chunk's vfio_find_vpfn sees it). The kernel's
+  /// counting then differs from the closed accounting formula (spec §10 H1b).
+  [[nodiscard]] static bool unaligned_records(const dma_record& d) noexcept {
     if (!d.has_pins()) return false;
-    const pin_records& pr = d.ext()->pins;
-    return pr.count_in(iova0, iova0 + (pages * page_bytes - 1)) != pr.count_exact(iova0, pages);
+    bool found = false;
+    d.ext()->pins.for_each([&](const pin_run_view& v) { found |= (v.key & (page_bytes - 1)) != 0; });
+    return found;
   }
   /// True when a record in the span holds a frame that was never charged (the zero page,
   /// a reserved pfn) while the span itself is charged page by page: the chunk skips the
@@ -252,7 +253,7 @@ struct type1_state : dma_tree {
     if (c.kind == frame_kind::page) {
       const auto have = pages_with_records(d, iova0, c.pages);
       const auto charge = static_cast<std::int64_t>(c.pages) - static_cast<std::int64_t>(have);
-      if (unaligned_records_in(d, iova0, c.pages) || uncharged_records_in(d, iova0, c.pages))
+      if (unaligned_records(d) || uncharged_records_in(d, iova0, c.pages))
         d.set_acct_quirk();
       if (auto a = lock_acct(d, charge); !a) {
         put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
