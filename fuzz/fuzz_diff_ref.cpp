@@ -31,6 +31,7 @@
 // VFIOPIN_FUZZ_DIFF_TRACE=1 prints every input's trace. VFIOPIN_TO_VFS=FILE writes the run
 // as a scenario script whose expectations are the reference's (fuzz/ops_vfs.hpp, to-vfs).
 #include "op_decoder.hpp"
+#include "op_mutator.hpp"
 #include "ops_common.hpp"
 #include "ops_vfs.hpp"
 #include "reference/ref_type1.hpp"
@@ -541,4 +542,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (trace) w.print_trace();
   if (auto* v = vfiopin::fuzz::ops_vfs::active()) v->finish({});
   return 0;
+}
+
+/// Whole-operation mutations besides libFuzzer's own (fuzz/op_mutator.hpp).
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
+                                               std::size_t max_size, unsigned seed) {
+  vfiopin::fuzz::fuzz_input in(data, size);
+  (void)ops::decode_config(in);
+  return ops::mutate(data, size, max_size, seed, size - in.remaining());
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// op_mutator: operation-level mutations for fuzz_ops and fuzz_fail_nth, as a libFuzzer
-// custom mutator (fuzz_diff_ref does not use it yet: see docs/fuzzing.md, Open findings).
+// op_mutator: operation-level mutations for fuzz_ops, fuzz_fail_nth and fuzz_diff_ref, as a
+// libFuzzer custom mutator.
 //
 // Theory of operation. An input is a header (the configuration byte, and fail-nth's two
 // bytes) followed by operations, each a variable number of bytes (op_decoder.hpp).

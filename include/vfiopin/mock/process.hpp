@@ -25,6 +25,9 @@
 //                  (follow_fault_pfn): no_page frames, no reference, a run to the end of the
 //                  BAR mapping (T1-6.x returns 1 pfn per call: pass max 1 to model that).
 //                  Hole, unmapped, or write to a read-only mapping: EFAULT.
+//                  fault_in(va, max, prot) is the rest of a GUP batch: the faults of up to
+//                  max pages, across adjacent regions, without pins (vfio pins a batch of
+//                  up to 512 pages before it consumes the first).
 //   unpin          unpin_frames(run, prot): one pin off each page, dirtied when prot has
 //                  write (unpin_user_pages_dirty_lock); no-op for reserved and no_page runs
 //                  (put_pfn() of an rsvd pfn), so a zero-page pin it took stays.
@@ -211,6 +214,36 @@ class process {
     }
     pm_.pin_run(first, n);
     return pfn_run{first, page_count(n), frame_kind::page};
+  }
+
+  /// GUP's faults for a whole vfio batch: pin_user_pages_remote() of up to `max` pages
+  /// from va faults in every page it pins, across adjacent regions, before vfio looks at
+  /// the first; it stops at the first page it cannot pin (hole, BAR, unmapped, a write to
+  /// a read-only mapping). Pins nothing; answers how many pages GUP would have pinned. A
+  /// read of untouched anon memory maps the zero page and allocates nothing.
+  [[nodiscard]] std::uint64_t fault_in(vaddr va, page_count max, prot p, gup_options opt) noexcept {
+    const bool write = includes(p, prot::write);
+    std::uint64_t at = va.value();
+    std::uint64_t done = 0;
+    try {
+      while (done < max.value()) {
+        const detail::region* r = layout_.find(vaddr(at));
+        if (r == nullptr || r->info.kind == region_kind::hole || r->info.kind == region_kind::bar ||
+            (write && r->info.read_only))
+          break;
+        const std::uint64_t index = pages_in(vaddr(at) - r->info.start).value();
+        const std::uint64_t n = std::min(max.value() - done, r->info.pages().value() - index);
+        const bool unshare = opt.unshare_zero_page && r->info.kind == region_kind::anon;
+        if (write || unshare || r->info.kind != region_kind::anon)
+          for (std::uint64_t i = 0; i < n; ++i) (void)objects_.fault(pm_, r->object, index + i, write || unshare);
+        done += n;
+        if (n * page_bytes > ~std::uint64_t{0} - at) break;  // the region ends at 2^64
+        at += n * page_bytes;
+      }
+    } catch (const std::bad_alloc&) {
+      // GUP returns the pages pinned before the one it could not fault in
+    }
+    return done;
   }
 
   /// Releases a run from pin_frames (or any part of one); dirties pages if p has write.

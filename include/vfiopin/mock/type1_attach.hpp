@@ -155,7 +155,7 @@ void unwind_fresh(type1_state<Memory>& s, iommu_domain& dom, std::uint64_t first
 template <class Memory>
 result<void> replay(type1_state<Memory>& s, iommu_domain& dom) {
   iommu_domain* src = s.domains.empty() ? nullptr : s.domains.front().get();
-  std::optional<pfn_run> carry;
+  gup_batch batch;
   std::error_code err;
   auto p = s.dmas.first();
   for (; p; p = s.dmas.next(*p)) {
@@ -176,15 +176,15 @@ result<void> replay(type1_state<Memory>& s, iommu_domain& dom) {
         }
         c = chunk{run->frame, run->pages, run->kind};
       } else {
-        auto r = s.pin_chunk(d, at, d.vaddr() + (at - first), (d.last() - at) / page_bytes + 1, carry);
+        auto r = s.pin_chunk(d, at, d.vaddr() + (at - first), (d.last() - at) / page_bytes + 1, batch);
         if (!r) { err = r.error(); break; }
         c = *r;
       }
       if (auto m = dom.map(at, c.frame, c.pages, d.access(), c.kind, s.fi); !m) {
         if (!d.iommu_mapped()) {
           s.unpin_remote(d, at, c, true);
-          if (carry) s.put_run(*carry, d.access());
-          carry.reset();
+          if (batch.carry) s.put_run(*batch.carry, d.access());
+          batch.carry.reset();
         }
         err = m.error();
         break;

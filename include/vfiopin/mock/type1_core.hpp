@@ -12,7 +12,9 @@
 // This header holds the steps several ioctls share, each named after its kernel function
 // (the dma lookups, vfio_find_dma and vfio_find_dma_first_node, are in mock/dma_tree.hpp):
 //   lock_acct                    vfio_lock_acct (charge or uncharge dma->mm, dma->locked_vm)
-//   pin_chunk                    vfio_pin_pages_remote: GUP in batches of at most 512 pages,
+//   pin_chunk                    vfio_pin_pages_remote: GUP in batches of at most 512 pages
+//                                (refill: each faults in its whole window at once, so a
+//                                failure leaves the rest of the batch faulted in),
 //                                one chunk = physically contiguous frames of one kind,
 //                                accounting per chunk against RLIMIT_MEMLOCK
 //   unpin_remote                 vfio_unpin_pages_remote
@@ -65,6 +67,14 @@ concept type1_memory = memory_backend<M> && page_source<M> &&
 namespace detail {
 
 inline constexpr std::uint64_t vfio_batch_max = 512;        // VFIO_BATCH_MAX_CAPACITY
+
+/// struct vfio_batch, as far as the model needs it: the frames pinned past the last chunk
+/// (`carry`), and the vaddr window [first, first + pages * 4 KiB) its last GUP pinned.
+struct gup_batch {
+  std::optional<pfn_run> carry;
+  std::uint64_t first = 0;
+  std::uint64_t pages = 0;
+};
 inline constexpr std::uint64_t pin_pages_max = 512;         // VFIO_PIN_PAGES_MAX_ENTRIES
 inline constexpr std::uint64_t dirty_pages_max = 0x7fffffff;  // DIRTY_BITMAP_PAGES_MAX
 inline constexpr std::uint64_t page_mask = ~(page_bytes - 1);  // PAGE_MASK
@@ -217,15 +227,31 @@ struct type1_state : dma_tree {
     }
   }
 
+  /// A refill of the kernel's batch at va, unless va is inside the window the last refill
+  /// pinned: GUP of min(npage, 512) pages faults in every page up to the first it cannot
+  /// pin (a PFNMAP page is a batch of one), however few of them vfio then consumes.
+  void refill(const dma_record& d, std::uint64_t va, std::uint64_t npage, gup_batch& batch) {
+    if (va >= batch.first && va - batch.first < batch.pages * page_bytes) return;
+    std::uint64_t got = 1;
+    if constexpr (requires { mem->fault_in(vaddr(va), page_count(1), prot::read, gup_options{}); }) {
+      got = mem->fault_in(vaddr(va), page_count(std::min(npage, vfio_batch_max)), d.access(),
+                          gup_options{.unshare_zero_page = profile.longterm_pin_unshares_zero_page});
+    }
+    batch.first = va;
+    batch.pages = std::max<std::uint64_t>(got, 1);
+  }
+
   /// vfio_pin_pages_remote: pins and charges the next chunk of d at iova/va (at most npage
-  /// pages). `carry` holds frames pinned beyond the previous chunk (the batch leftover).
+  /// pages). `batch.carry` holds frames pinned beyond the previous chunk (the batch leftover).
   result<chunk> pin_chunk(dma_record& d, std::uint64_t iova0, std::uint64_t va,
-                          std::uint64_t npage, std::optional<pfn_run>& carry) {
+                          std::uint64_t npage, gup_batch& batch) {
+    std::optional<pfn_run>& carry = batch.carry;
     pfn_run run;
     if (carry) {
       run = *carry;
       carry.reset();
     } else {
+      refill(d, va, npage, batch);
       auto r = gup(va, npage, d.access());
       if (!r) return fail(r.error());
       run = *r;
@@ -239,6 +265,7 @@ struct type1_state : dma_tree {
         put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
         return fail(errc::out_of_memory);
       }
+      refill(d, va + c.pages * page_bytes, npage - c.pages, batch);
       auto r = gup(va + c.pages * page_bytes, npage - c.pages, d.access());
       if (!r) {
         put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());

@@ -42,21 +42,21 @@ namespace vfiopin::mock::detail {
 template <class Memory>
 result<void> pin_map_dma(type1_state<Memory>& s, std::uint64_t iova0, dma_record& d,
                          std::uint64_t size) {
-  std::optional<pfn_run> carry;
+  gup_batch batch;
   const std::uint64_t npages = size / page_bytes;
   std::uint64_t mapped = 0;
   std::error_code err;
   while (mapped < npages) {
     const std::uint64_t at = iova0 + mapped * page_bytes;
-    auto c = s.pin_chunk(d, at, d.vaddr() + mapped * page_bytes, npages - mapped, carry);
+    auto c = s.pin_chunk(d, at, d.vaddr() + mapped * page_bytes, npages - mapped, batch);
     if (!c) {
       err = c.error();
       break;
     }
     if (auto m = s.iommu_map_all(at, *c, d.access()); !m) {
       s.unpin_remote(d, at, *c, true);
-      if (carry) s.put_run(*carry, d.access());
-      carry.reset();
+      if (batch.carry) s.put_run(*batch.carry, d.access());
+      batch.carry.reset();
       err = m.error();
       break;
     }
