@@ -98,7 +98,13 @@ class memory {
   [[nodiscard]] bool over(std::uint64_t pending, std::uint64_t n, bool lock_cap) const noexcept {
     return !lock_cap && locked_ + pending + n > limit();
   }
-  void charge(std::int64_t n) noexcept { locked_ += static_cast<std::uint64_t>(n); }
+  void charge(std::int64_t n) noexcept {
+    // __account_locked_vm: WARN_ON_ONCE(pages > locked_vm), then it wraps below zero.
+    if (n < 0 && static_cast<std::uint64_t>(-n) > locked_) ++underflows_;
+    locked_ += static_cast<std::uint64_t>(n);
+  }
+  /// How many uncharges took more than was charged (each a kernel WARN).
+  [[nodiscard]] std::uint64_t underflows() const noexcept { return underflows_; }
 
  private:
   std::pair<vma*, std::uint64_t> find(std::uint64_t va) {
@@ -112,6 +118,7 @@ class memory {
 
   std::map<std::uint64_t, vma> vmas_;
   std::uint64_t locked_ = 0;
+  std::uint64_t underflows_ = 0;
   std::optional<std::uint64_t> limit_;
   bool cap_ = true;
 };

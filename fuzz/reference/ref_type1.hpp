@@ -249,17 +249,19 @@ class type1 : public detail::state {
       if (g.id == dv->group && !g.scoped) g.scoped = true;
     return 0;
   }
-  /// vfio_unpin_pages; false when the kernel WARNs (nothing, or not everything, done).
+  /// vfio_unpin_pages; false when the kernel WARNs (nothing, or not everything, done; or
+  /// an uncharge took locked_vm below zero).
   bool unpin(std::uint32_t dev, std::uint64_t at, std::uint64_t n) {
     if (find_device(dev) == nullptr) return false;
     if (n == 0 || n > 512) return false;
     if (!v2) return false;
+    const std::uint64_t underflows = mem->underflows();
     for (std::uint64_t k = 0; k < n; ++k) {
       const std::uint64_t key = at + k * page_len;
       if (first_overlap(key, key + page_len - 1) == nullptr) return false;
       unpin_one(key, !has_domain());
     }
-    return true;
+    return mem->underflows() == underflows;
   }
 };
 
