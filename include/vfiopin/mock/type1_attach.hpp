@@ -162,6 +162,7 @@ result<void> replay(type1_state<Memory>& s, iommu_domain& dom) {
     const std::uint64_t first = s.dmas.key(*p);
     dma_record& d = s.dmas.value(*p);
     std::uint64_t at = first;
+    batch.pages = 0;  // each dma's first vfio_pin_pages_remote refills the batch
     while (true) {
       chunk c;
       if (d.iommu_mapped()) {
