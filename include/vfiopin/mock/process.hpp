@@ -295,6 +295,17 @@ class process {
         memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
     return locked_vm_.value() + n.value() > limit;
   }
+  /// vfio_pin_pages_remote's test of each page it charges: `locked_vm + lock_acct + 1 >
+  /// limit` for lock_acct = 0 .. n-1, modulo 2^64. Unlike one test of the sum, a locked_vm
+  /// that wrapped below zero fails at the first page (unless it is exactly -1 page).
+  [[nodiscard]] bool over_memlock_each(page_count n) const noexcept {
+    if (n.value() == 0) return false;
+    const std::uint64_t limit =
+        memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
+    const std::uint64_t first = locked_vm_.value() + 1;
+    const std::uint64_t last = first + (n.value() - 1);
+    return first > limit || last < first || last > limit;
+  }
   /// __account_locked_vm(inc), in the kernel's unsigned long arithmetic: ENOMEM when
   /// locked_vm + n (modulo 2^64) exceeds RLIMIT_MEMLOCK >> PAGE_SHIFT unless lock_cap
   /// (RLIM_INFINITY is ~0UL >> PAGE_SHIFT pages, a limit too); adds n either way.

@@ -220,8 +220,8 @@ struct type1_state : dma_tree {
   [[nodiscard]] bool over_memlock(const dma_record& d, std::uint64_t iova0,
                                   std::uint64_t pages) const {
     if (d.lock_cap()) return false;
-    if constexpr (requires { mem->over_memlock(page_count{}); }) {
-      return mem->over_memlock(page_count(pages - pages_with_records(d, iova0, pages)));
+    if constexpr (requires { mem->over_memlock_each(page_count{}); }) {
+      return mem->over_memlock_each(page_count(pages - pages_with_records(d, iova0, pages)));
     } else {
       return false;  // a memory without a limit to consult: the final charge decides
     }
@@ -276,6 +276,14 @@ struct type1_state : dma_tree {
         break;
       }
       c.pages += r->count.value();
+    }
+    if (c.kind == frame_kind::page && over_memlock(d, iova0, c.pages)) {
+      // The per-page test of the chunk's last pages (the same as the charge's own test
+      // unless locked_vm wrapped below zero).
+      put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
+      if (carry) put_run(*carry, d.access());
+      carry.reset();
+      return fail(errc::out_of_memory);
     }
     if (c.kind == frame_kind::page) {
       const auto have = pages_with_records(d, iova0, c.pages);
