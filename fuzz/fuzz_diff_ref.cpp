@@ -547,7 +547,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 /// Whole-operation mutations besides libFuzzer's own (fuzz/op_mutator.hpp).
 extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
                                                std::size_t max_size, unsigned seed) {
-  vfiopin::fuzz::fuzz_input in(data, size);
-  (void)ops::decode_config(in);
-  return ops::mutate(data, size, max_size, seed, size - in.remaining());
+  return ops::mutate_ops_input(data, size, max_size, seed);
 }

@@ -643,11 +643,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 /// Whole-operation mutations besides libFuzzer's own (fuzz/op_mutator.hpp).
 extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
                                                std::size_t max_size, unsigned seed) {
-  vfiopin::fuzz::fuzz_input in(data, size);
-  (void)ops::decode_config(in);
 #if defined(VFIOPIN_FUZZ_OPS_FAIL_NTH)
-  (void)in.draw<std::uint8_t>();  // k
-  (void)in.draw<std::uint8_t>();  // n
+  return ops::mutate_ops_input(data, size, max_size, seed, 2);  // k and n
+#else
+  return ops::mutate_ops_input(data, size, max_size, seed);
 #endif
-  return ops::mutate(data, size, max_size, seed, size - in.remaining());
 }

@@ -117,6 +117,17 @@ namespace vfiopin::fuzz::ops {
   return out.size();
 }
 
+/// LLVMFuzzerCustomMutator's body for an input of the configuration byte, `extra` more
+/// header bytes (fail-nth's k and n), then operations.
+[[nodiscard]] inline std::size_t mutate_ops_input(std::uint8_t* data, std::size_t size,
+                                                  std::size_t max_size, unsigned seed,
+                                                  std::size_t extra = 0) {
+  fuzz_input in(data, size);
+  (void)decode_config(in);
+  for (std::size_t i = 0; i < extra; ++i) (void)in.draw<std::uint8_t>();
+  return mutate(data, size, max_size, seed, size - in.remaining());
+}
+
 }  // namespace vfiopin::fuzz::ops
 
 #endif  // VFIOPIN_FUZZ_OP_MUTATOR_HPP

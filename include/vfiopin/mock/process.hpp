@@ -291,20 +291,21 @@ class process {
   /// The limit test of __account_locked_vm and vfio_pin_pages_remote, for a process
   /// without CAP_IPC_LOCK: `locked_vm + n > RLIMIT_MEMLOCK >> PAGE_SHIFT`, modulo 2^64.
   [[nodiscard]] bool over_memlock(page_count n) const noexcept {
-    const std::uint64_t limit =
-        memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
-    return locked_vm_.value() + n.value() > limit;
+    return locked_vm_.value() + n.value() > memlock_pages();
   }
   /// vfio_pin_pages_remote's test of each page it charges: `locked_vm + lock_acct + 1 >
   /// limit` for lock_acct = 0 .. n-1, modulo 2^64. Unlike one test of the sum, a locked_vm
   /// that wrapped below zero fails at the first page (unless it is exactly -1 page).
   [[nodiscard]] bool over_memlock_each(page_count n) const noexcept {
     if (n.value() == 0) return false;
-    const std::uint64_t limit =
-        memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
+    const std::uint64_t limit = memlock_pages();
     const std::uint64_t first = locked_vm_.value() + 1;
     const std::uint64_t last = first + (n.value() - 1);
     return first > limit || last < first || last > limit;
+  }
+  /// RLIMIT_MEMLOCK >> PAGE_SHIFT (RLIM_INFINITY: ~0UL >> PAGE_SHIFT, a limit too).
+  [[nodiscard]] std::uint64_t memlock_pages() const noexcept {
+    return memlock_limit_ ? pages_in(*memlock_limit_).value() : (~std::uint64_t{0} >> page_shift);
   }
   /// __account_locked_vm(inc), in the kernel's unsigned long arithmetic: ENOMEM when
   /// locked_vm + n (modulo 2^64) exceeds RLIMIT_MEMLOCK >> PAGE_SHIFT unless lock_cap

@@ -277,27 +277,23 @@ struct type1_state : dma_tree {
       }
       c.pages += r->count.value();
     }
-    if (c.kind == frame_kind::page && over_memlock(d, iova0, c.pages)) {
-      // The per-page test of the chunk's last pages (the same as the charge's own test
-      // unless locked_vm wrapped below zero).
-      put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
-      if (carry) put_run(*carry, d.access());
-      carry.reset();
-      return fail(errc::out_of_memory);
-    }
-    if (c.kind == frame_kind::page) {
+    if (c.kind != frame_kind::page) return c;
+    // The per-page test of the chunk's last pages (the same as the charge's own test unless
+    // locked_vm wrapped below zero), then the charge.
+    std::error_code err = make_error_code(errc::out_of_memory);
+    if (!over_memlock(d, iova0, c.pages)) {
       const auto have = pages_with_records(d, iova0, c.pages);
       const auto charge = static_cast<std::int64_t>(c.pages) - static_cast<std::int64_t>(have);
       if (unaligned_records(d) || uncharged_records_in(d, iova0, c.pages))
         d.set_acct_quirk();
-      if (auto a = lock_acct(d, charge); !a) {
-        put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
-        if (carry) put_run(*carry, d.access());
-        carry.reset();
-        return fail(a.error());
-      }
+      auto a = lock_acct(d, charge);
+      if (a) return c;
+      err = a.error();
     }
-    return c;
+    put_run(pfn_run{pfn(c.frame), page_count(c.pages), c.kind}, d.access());
+    if (carry) put_run(*carry, d.access());
+    carry.reset();
+    return fail(err);
   }
 
   /// vfio_unpin_pages_remote: puts a chunk; returns the pages put (non-rsvd).
