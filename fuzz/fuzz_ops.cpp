@@ -571,9 +571,7 @@ class world {
 
   void check_now() {
     if (!t_) return;
-    auto v = mk::check_invariants(*t_);
-    const auto w = mk::check_exclusive_process(*t_);
-    v.insert(v.end(), w.begin(), w.end());
+    const auto v = mk::check_invariants_exclusive(*t_);
     if (v.empty()) return;
     std::string all = "invariants after step " + std::to_string(step_) + ":";
     for (const auto& line : v) all += "\n  " + line;

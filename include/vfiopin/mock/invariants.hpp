@@ -4,7 +4,8 @@
 //
 // Theory of operation. check_invariants(t) evaluates, under the container lock, the
 // properties of spec §9 that a type1 model must keep, and returns one line per violation
-// (empty: all hold). Tests call it after every step; the fuzzers after every operation.
+// (empty: all hold). Tests call it after every step; the fuzzers after every operation,
+// together with check_exclusive_process() as check_invariants_exclusive() (one lock).
 // Numbers refer to spec §9.
 //   1  dmas are disjoint and ordered (closed intervals, so a dma may end at 2^64-1)
 //   2  every dma has size > 0 and 4 KiB-aligned iova, vaddr and size
@@ -126,13 +127,21 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
           break;
         }
         if (run->access != d.access()) bad("16: prot differs from the dma's at " + std::to_string(at));
+        const std::uint64_t run_last = at + (run->pages * page_bytes - 1);
+        // Every other domain, run by run: the same frames over [at, run_last]. Its runs
+        // end where its frames stop being contiguous, so a mismatch shows at the exact
+        // first differing iova.
         for (std::size_t i = 1; i < s.domains.size(); ++i) {
-          for (std::uint64_t k = 0; k < run->pages; ++k) {
-            auto t = s.domains[i]->translate(at + k * page_bytes);
-            if (!t || t->frame != run->frame + k) {
-              bad("16: domains disagree at " + std::to_string(at + k * page_bytes));
+          std::uint64_t a = at, frame = run->frame, left = run->pages;
+          while (left != 0) {
+            auto o = s.domains[i]->run_at(a, run_last);
+            if (!o || o->frame != frame) {
+              bad("16: domains disagree at " + std::to_string(a));
               break;
             }
+            left -= o->pages;  // o ends at or before run_last: o->pages <= left
+            frame += o->pages;
+            a += o->pages * page_bytes;  // wraps to 0 only when left reaches 0
           }
         }
         if (run->kind == frame_kind::page) {
@@ -140,7 +149,6 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
           expected.emplace_back(run->frame, run->pages);
         }
         translated += run->pages;
-        const std::uint64_t run_last = at + (run->pages * page_bytes - 1);
         if (run_last >= d.last()) break;
         at = run_last + 1;
       }
@@ -187,14 +195,33 @@ void check_domains_and_pins(const type1_state<Memory>& s, std::vector<std::strin
       depth += edges[i].second;
       if (depth <= 0 || i + 1 == edges.size()) continue;
       const auto need = static_cast<std::uint64_t>(depth);
-      for (std::uint64_t f = edges[i].first; f < edges[i + 1].first; ++f)
-        if (s.mem->pincount(pfn(f)) < need) {
-          bad("13: frame " + std::to_string(f) + " holds fewer pins than the model's");
-          break;
+      const std::uint64_t lo = edges[i].first, n = edges[i + 1].first - lo;
+      if (n == 0) continue;
+      if constexpr (requires { s.mem->first_short_of_pins(pfn(lo), n, std::uint32_t{1}); }) {
+        // One pass over the frame table for the whole stretch (physmem's).
+        const auto need32 = static_cast<std::uint32_t>(std::min<std::uint64_t>(need, UINT32_MAX));
+        if (need > UINT32_MAX) {
+          bad("13: more than 2^32-1 pins expected on frame " + std::to_string(lo));
+        } else if (auto f = s.mem->first_short_of_pins(pfn(lo), n, need32)) {
+          bad("13: frame " + std::to_string(f->value()) + " holds fewer pins than the model's");
         }
+      } else {
+        for (std::uint64_t f = lo; f < lo + n; ++f)
+          if (s.mem->pincount(pfn(f)) < need) {
+            bad("13: frame " + std::to_string(f) + " holds fewer pins than the model's");
+            break;
+          }
+      }
     }
     if (s.mem->total_pins() < total) bad("13: the process holds fewer pins than the model");
   }
+}
+
+template <class Memory>
+void check_all(const type1_state<Memory>& s, std::vector<std::string>& out) {
+  check_structure(s, out);
+  check_dmas(s, out);
+  check_domains_and_pins(s, out);
 }
 
 }  // namespace detail
@@ -204,12 +231,40 @@ template <class Memory>
 [[nodiscard]] std::vector<std::string> check_invariants(const type1<Memory>& t) {
   return t.with_state([](const detail::type1_state<Memory>& s) {
     std::vector<std::string> out;
-    detail::check_structure(s, out);
-    detail::check_dmas(s, out);
-    detail::check_domains_and_pins(s, out);
+    detail::check_all(s, out);
     return out;
   });
 }
+
+namespace detail {
+
+template <class Memory>
+void check_exclusive(const type1_state<Memory>& s, std::vector<std::string>& out) {
+  std::uint64_t pins = 0;
+  std::uint64_t charged = s.residual_locked;
+  if (!s.domains.empty()) {
+    s.domains.front()->for_each([&](std::uint64_t a, std::uint64_t b, std::uint64_t, prot, frame_kind k) {
+      if (k == frame_kind::page) pins += (b - a) / page_bytes + 1;
+    });
+  }
+  s.dmas.for_each([&](std::uint64_t, const dma_record& d) {
+    charged += d.locked_vm();
+    if (const auto* e = d.ext())
+      e->pins.for_each([&](const pin_run_view& v) {
+        if (v.kind == frame_kind::page) pins += v.pages;
+      });
+  });
+  if constexpr (requires { s.mem->total_pins(); }) {
+    if (s.mem->total_pins() != pins)
+      out.push_back("13: process pins " + std::to_string(s.mem->total_pins()) +
+                    " != container pins " + std::to_string(pins));
+  }
+  const std::uint64_t mm = page_count(s.mem->locked_vm()).value();
+  if (mm != charged)
+    out.push_back("14: mm locked_vm " + std::to_string(mm) + " != charged " + std::to_string(charged));
+}
+
+}  // namespace detail
 
 /// For a process used by exactly one container, invariants 13 and 14 with equality: the
 /// process's pins are exactly the container's, and its locked_vm is exactly
@@ -218,28 +273,19 @@ template <class Memory>
 [[nodiscard]] std::vector<std::string> check_exclusive_process(const type1<Memory>& t) {
   return t.with_state([](const detail::type1_state<Memory>& s) {
     std::vector<std::string> out;
-    std::uint64_t pins = 0;
-    std::uint64_t charged = s.residual_locked;
-    if (!s.domains.empty()) {
-      s.domains.front()->for_each([&](std::uint64_t a, std::uint64_t b, std::uint64_t, prot, frame_kind k) {
-        if (k == frame_kind::page) pins += (b - a) / page_bytes + 1;
-      });
-    }
-    s.dmas.for_each([&](std::uint64_t, const detail::dma_record& d) {
-      charged += d.locked_vm();
-      if (const auto* e = d.ext())
-        e->pins.for_each([&](const detail::pin_run_view& v) {
-          if (v.kind == frame_kind::page) pins += v.pages;
-        });
-    });
-    if constexpr (requires { s.mem->total_pins(); }) {
-      if (s.mem->total_pins() != pins)
-        out.push_back("13: process pins " + std::to_string(s.mem->total_pins()) +
-                      " != container pins " + std::to_string(pins));
-    }
-    const std::uint64_t mm = page_count(s.mem->locked_vm()).value();
-    if (mm != charged)
-      out.push_back("14: mm locked_vm " + std::to_string(mm) + " != charged " + std::to_string(charged));
+    detail::check_exclusive(s, out);
+    return out;
+  });
+}
+
+/// check_invariants(t) and check_exclusive_process(t) under one lock (the fuzzers run it
+/// after every operation).
+template <class Memory>
+[[nodiscard]] std::vector<std::string> check_invariants_exclusive(const type1<Memory>& t) {
+  return t.with_state([](const detail::type1_state<Memory>& s) {
+    std::vector<std::string> out;
+    detail::check_all(s, out);
+    detail::check_exclusive(s, out);
     return out;
   });
 }

@@ -222,6 +222,31 @@ class physmem {
     return out;
   }
 
+  /// The first frame of [first, first + n) that holds fewer than `need` pins (need >= 1),
+  /// or nothing. A frame that is not live RAM or the zero page holds none. One pass over
+  /// the frame table: the self-check (mock/invariants.hpp) asks this for every pinned run
+  /// after every step.
+  [[nodiscard]] std::optional<pfn> first_short_of_pins(pfn first, std::uint64_t n,
+                                                       std::uint32_t need) const noexcept {
+    for (std::uint64_t k = 0; k < n;) {
+      const std::uint64_t f = first.value() + k;
+      if (f < ram_first_frame || f - ram_first_frame >= frames_.size()) {
+        if (!is_zero(pfn(f)) || zero_pins_ < need) return pfn(f);
+        ++k;
+        continue;
+      }
+      // A stretch inside the frame table: a plain loop over the metadata.
+      const std::uint64_t base = f - ram_first_frame;
+      const std::uint64_t stop = std::min<std::uint64_t>(n - k, frames_.size() - base);
+      for (std::uint64_t i = 0; i < stop; ++i) {
+        const frame_meta& m = frames_[static_cast<std::size_t>(base + i)];
+        if (m.state == frame_state::free || m.pincount < need) return pfn(f + i);
+      }
+      k += stop;
+    }
+    return std::nullopt;
+  }
+
   /// The zero page's bytes (must stay zero: nothing may write them).
   /// One zero page serves every physmem of the program, as the kernel's serves every mm.
   [[nodiscard]] std::byte* zero_page() const noexcept { return shared_zero_page(); }

@@ -352,6 +352,11 @@ class process {
   [[nodiscard]] std::uint32_t refcount(pfn f) const noexcept {
     return pm_.info(f).value_or(frame_info{}).refcount;
   }
+  /// The first frame of [first, first + n) holding fewer than `need` pins (physmem's).
+  [[nodiscard]] std::optional<pfn> first_short_of_pins(pfn first, std::uint64_t n,
+                                                       std::uint32_t need) const noexcept {
+    return pm_.first_short_of_pins(first, n, need);
+  }
   /// RAM frames holding at least one pin, and the sum of all pins.
   [[nodiscard]] page_count pinned_frames() const noexcept { return pm_.pinned_frames(); }
   [[nodiscard]] std::uint64_t total_pins() const noexcept { return pm_.total_pins(); }

@@ -52,13 +52,13 @@ inline iova_range make_range(std::uint64_t a, std::uint64_t b) {
   return *iova_range::from_bounds(iova(a), iova(b));
 }
 
-/// vfio_iommu_aper_resize.
+/// vfio_iommu_aper_resize, in place (the list only shrinks).
 inline void aper_resize(std::vector<iova_range>& list, std::uint64_t start, std::uint64_t end) {
   if (list.empty()) {
     list.push_back(make_range(start, end));
     return;
   }
-  std::vector<iova_range> out;
+  std::size_t w = 0;
   bool started = false;
   for (const auto& n : list) {
     std::uint64_t a = n.first().value();
@@ -73,24 +73,28 @@ inline void aper_resize(std::vector<iova_range>& list, std::uint64_t start, std:
         continue;  // nodes before the new start are deleted
       }
     }
-    out.push_back(make_range(a, b));
+    list[w++] = make_range(a, b);
   }
-  list.clear();
-  for (const auto& n : out) {
+  list.erase(list.begin() + static_cast<std::ptrdiff_t>(w), list.end());
+  w = 0;
+  for (const auto& n : list) {
     const std::uint64_t a = n.first().value();
     const std::uint64_t b = n.last().value();
-    if (end > b) list.push_back(n);
-    else if (end > a && end <= b) list.push_back(make_range(a, end));
+    if (end > b) list[w++] = n;
+    else if (end > a && end <= b) list[w++] = make_range(a, end);
     // else: after the new end, deleted
   }
+  list.erase(list.begin() + static_cast<std::ptrdiff_t>(w), list.end());
 }
 
-/// vfio_iommu_resv_exclude: false if nothing is left.
+/// vfio_iommu_resv_exclude: false if nothing is left. One scratch list per thread keeps
+/// its capacity (attach and detach run it for every domain, after every fuzzer step).
 inline bool resv_exclude(std::vector<iova_range>& list, const std::vector<iova_range>& resv) {
+  thread_local std::vector<iova_range> out;
   for (const auto& r : resv) {
     const std::uint64_t start = r.first().value();
     const std::uint64_t end = r.last().value();
-    std::vector<iova_range> out;
+    out.clear();
     for (const auto& n : list) {
       const std::uint64_t a = n.first().value();
       const std::uint64_t b = n.last().value();
@@ -101,7 +105,7 @@ inline bool resv_exclude(std::vector<iova_range>& list, const std::vector<iova_r
       if (start > a) out.push_back(make_range(a, start - 1));
       if (end < b) out.push_back(make_range(end + 1, b));
     }
-    list = std::move(out);
+    list.assign(out.begin(), out.end());
   }
   return !list.empty();
 }
