@@ -73,6 +73,7 @@ class state {
 
   // ---- groups and devices ----
   [[nodiscard]] int attach(std::uint32_t g) {
+    if (set && group_known(g)) return EINVAL;  // the group layer: it has a container already
     return with_open([&] { return attach_real(g); });
   }
   [[nodiscard]] int detach(std::uint32_t g) {

@@ -14,6 +14,8 @@
 //                 opens it afresh.
 //   groups        attach_group/detach_group take real IOMMU groups; groups of one domain
 //                 class share a domain, a new class gets a new domain and vfio_iommu_replay.
+//                 A group already in the container gets -EINVAL from the group layer
+//                 (VFIO_GROUP_SET_CONTAINER) before type1 looks at anything.
 //   devices       add_device(callback) registers an emulated-IOMMU device (an mdev): it gets
 //                 its own emulated group (attach, §1.4 step 3) and its dma_unmap callback
 //                 joins the device list; add_device(g, callback) registers a device of an
@@ -117,6 +119,10 @@ class type1 {
 
   result<void> attach_group(group_id g) {
     std::lock_guard lk(lock_);
+    // VFIO_GROUP_SET_CONTAINER refuses a group that already has a container (-EINVAL,
+    // vfio_group_ioctl_set_container) before type1 sees it, so before type1's -EBUSY for
+    // an invalid vaddr (found by fuzz_diff_kernel: docs/fuzzing.md, Findings fixed).
+    if (s_.iommu_set && s_.find_group(g) != nullptr) return fail(errc::invalid_argument);
     return with_open([&] { return detail::attach_real(s_, g); });
   }
   result<void> detach_group(group_id g) {
