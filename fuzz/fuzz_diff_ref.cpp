@@ -28,6 +28,8 @@
 // container requests whose range ends exactly at
 // 2^64 - 1 are skipped, as are pins and unpins with a page straddling a mapping's edge or
 // crossing 2^64. A skipped operation runs on neither model and shows as "skip" in the trace.
+// After every operation the mock's outcome and state summary go to libFuzzer as an extra
+// feature (fuzz/state_feedback.hpp), as in fuzz_ops.
 // VFIOPIN_FUZZ_DIFF_TRACE=1 prints every input's trace. VFIOPIN_TO_VFS=FILE writes the run
 // as a scenario script whose expectations are the reference's (fuzz/ops_vfs.hpp, to-vfs).
 #include "op_decoder.hpp"
@@ -35,6 +37,7 @@
 #include "ops_common.hpp"
 #include "ops_vfs.hpp"
 #include "reference/ref_type1.hpp"
+#include "state_feedback.hpp"
 
 #include <vfiopin/mock/memory.hpp>
 #include <vfiopin/mock/type1.hpp>
@@ -140,6 +143,7 @@ class world {
     refresh();
     exec(o);
     compare_state();
+    note_state(o);
   }
 
   void print_trace() const {
@@ -238,6 +242,16 @@ class world {
     std::fprintf(stderr, "fuzz_diff_ref: MISMATCH: %s\n", what.c_str());
     std::fflush(stderr);
     __builtin_trap();
+  }
+
+  /// State feedback (fuzz/state_feedback.hpp): the operation, the mock's errno, what it left.
+  void note_state(const ops::op& o) const {
+    if (!t_ || trace_.empty()) return;
+    fuzz::state_summary sum = fuzz::container_summary(*t_);
+    sum.devices = devices_.size();
+    sum.consumer_pins = std::any_of(devices_.begin(), devices_.end(),
+                                    [](const auto& d) { return !d->m.held.empty(); });
+    fuzz::note_state(static_cast<unsigned>(o.kind), trace_.back().mock_err != 0, 0, sum);
   }
 
   void compare_state() {

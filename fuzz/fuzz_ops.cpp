@@ -34,6 +34,9 @@
 // VFIOPIN_TO_VFS=FILE writes the run as a scenario script to FILE, with the failed property
 // in its header, instead of trapping (fuzz/ops_vfs.hpp; fuzz/to-vfs).
 // Errnos are not checked against anything here: that is the differential targets' job.
+// After every operation the harness also reports the operation, whether it failed, the
+// armed fail-nth step and a coarse state summary to libFuzzer as an extra feature
+// (fuzz/state_feedback.hpp), so inputs that build new states stay in the corpus.
 //
 // Fail-nth mode (fuzz_fail_nth.cpp compiles this file with VFIOPIN_FUZZ_OPS_FAIL_NTH): after
 // the configuration byte, two bytes choose operation k (the byte modulo the number of
@@ -57,6 +60,7 @@
 #include "op_mutator.hpp"
 #include "ops_common.hpp"
 #include "ops_vfs.hpp"
+#include "state_feedback.hpp"
 
 #include <vfiopin/mock/invariants.hpp>
 #include <vfiopin/mock/memory.hpp>
@@ -193,6 +197,7 @@ class world {
     } else {
       exec(o);
     }
+    note_state(o, fail_at_ && fail_at_->op == step ? fail_at_->step : 0);
     check_now();
   }
 
@@ -567,6 +572,15 @@ class world {
       at = end;
     }
     dump = std::move(out);
+  }
+
+  /// State feedback (fuzz/state_feedback.hpp): the operation, its outcome and what it left.
+  void note_state(const ops::op& o, std::uint64_t armed_step) const {
+    fuzz::state_summary sum = fuzz::container_summary(*t_);
+    sum.devices = devices_.size();
+    sum.consumer_pins = std::any_of(devices_.begin(), devices_.end(),
+                                    [](const auto& c) { return c->holds_pins(); });
+    fuzz::note_state(static_cast<unsigned>(o.kind), trace_.back().err != 0, armed_step, sum);
   }
 
   void check_now() {
