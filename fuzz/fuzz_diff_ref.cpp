@@ -247,11 +247,10 @@ class world {
   /// State feedback (fuzz/state_feedback.hpp): the operation, the mock's errno, what it left.
   void note_state(const ops::op& o) const {
     if (!t_ || trace_.empty()) return;
-    fuzz::state_summary sum = fuzz::container_summary(*t_);
-    sum.devices = devices_.size();
-    sum.consumer_pins = std::any_of(devices_.begin(), devices_.end(),
-                                    [](const auto& d) { return !d->m.held.empty(); });
-    fuzz::note_state(static_cast<unsigned>(o.kind), trace_.back().mock_err != 0, 0, sum);
+    const bool pins = std::any_of(devices_.begin(), devices_.end(),
+                                  [](const auto& d) { return !d->m.held.empty(); });
+    fuzz::note_state(*t_, static_cast<unsigned>(o.kind), trace_.back().mock_err != 0, 0,
+                     devices_.size(), pins);
   }
 
   void compare_state() {

@@ -576,11 +576,10 @@ class world {
 
   /// State feedback (fuzz/state_feedback.hpp): the operation, its outcome and what it left.
   void note_state(const ops::op& o, std::uint64_t armed_step) const {
-    fuzz::state_summary sum = fuzz::container_summary(*t_);
-    sum.devices = devices_.size();
-    sum.consumer_pins = std::any_of(devices_.begin(), devices_.end(),
-                                    [](const auto& c) { return c->holds_pins(); });
-    fuzz::note_state(static_cast<unsigned>(o.kind), trace_.back().err != 0, armed_step, sum);
+    const bool pins = std::any_of(devices_.begin(), devices_.end(),
+                                  [](const auto& c) { return c->holds_pins(); });
+    fuzz::note_state(*t_, static_cast<unsigned>(o.kind), trace_.back().err != 0, armed_step,
+                     devices_.size(), pins);
   }
 
   void check_now() {

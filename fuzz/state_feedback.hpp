@@ -65,8 +65,7 @@ template <class Type1>
     state_summary r;
     r.dmas = s.dmas.size();
     r.invalid_vaddrs = s.vaddr_invalid_count;
-    r.groups = s.emulated_groups.size();
-    for (const auto& d : s.domains) r.groups += d->groups.size();
+    r.groups = s.group_count();
     r.dirty_tracking = s.dirty_tracking;
     return r;
   });
@@ -97,6 +96,17 @@ template <class Type1>
 inline void note_state(unsigned kind, bool failed, std::uint64_t armed_step,
                        const state_summary& s) noexcept {
   detail::state_feedback_slots_base()[state_feedback_slot(kind, failed, armed_step, s)] = 1;
+}
+
+/// What a harness calls after an operation: the container's summary (container_summary)
+/// with the harness's own devices, marked for this operation's outcome.
+template <class Type1>
+void note_state(const Type1& t, unsigned kind, bool failed, std::uint64_t armed_step,
+                std::size_t devices, bool consumer_pins) {
+  state_summary s = container_summary(t);
+  s.devices = devices;
+  s.consumer_pins = consumer_pins;
+  note_state(kind, failed, armed_step, s);
 }
 
 }  // namespace vfiopin::fuzz

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // fuzz/state_feedback.hpp: the coarse state summary saturates, distinct states land in
-// distinct slots (up to hash collisions), and note_state marks the slot with 1.
+// distinct slots (up to hash collisions), note_state marks the slot with 1, and the
+// container's summary counts what the test did to a mock container.
 #include "fuzz/state_feedback.hpp"
 
 #include "tests/support/catch.hpp"
+#include "tests/unit/mock_type1_fixture.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -58,4 +60,34 @@ TEST_CASE("state feedback: note_state marks its slot with 1") {
   CHECK(slots[at] == 1);
   vfiopin::fuzz::note_state(21, false, 0, s);
   CHECK(slots[at] == 1);  // set, not counted up
+}
+
+TEST_CASE("state feedback: the container summary counts what was done to the container") {
+  using namespace vfiopin::mock::testing;
+  fixture f;
+  auto at = [&] { return vfiopin::fuzz::container_summary(f.t); };
+  CHECK(at().dmas == 0);
+  CHECK(at().groups == 0);
+  REQUIRE(f.t.attach_group(vfiopin::group_id{0}));
+  REQUIRE(f.t.attach_group(vfiopin::group_id{1}));
+  const vfiopin::vaddr va = f.filled(128 * KiB);
+  REQUIRE(f.map(0x100000, va, 64 * KiB));
+  REQUIRE(f.map(0x200000, vfiopin::vaddr(va.value() + 64 * KiB), 64 * KiB));
+  CHECK(at().dmas == 2);
+  CHECK(at().invalid_vaddrs == 0);
+  REQUIRE(f.unmap_vaddr(0x100000, 64 * KiB));
+  CHECK(at().invalid_vaddrs == 1);
+  CHECK(at().dmas == 2);  // an invalidated vaddr keeps its dma
+  REQUIRE(f.map_vaddr(0x100000, va, 64 * KiB));
+  CHECK(at().invalid_vaddrs == 0);
+  fake_device dev(f.t);
+  REQUIRE(dev.attach());  // an emulated device brings its own emulated group
+  CHECK(at().groups == 3);
+  CHECK_FALSE(at().dirty_tracking);
+  REQUIRE(f.t.dirty_start());
+  CHECK(at().dirty_tracking);
+  REQUIRE(f.unmap(0x200000, 64 * KiB));
+  CHECK(at().dmas == 1);
+  dev.detach();
+  f.ok();
 }
