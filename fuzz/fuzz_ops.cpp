@@ -191,14 +191,13 @@ class world {
 
   void run(const ops::op& o, std::size_t step) {
     step_ = step;
-    refresh();
+    refresh_spans();  // maps_ is the one the previous check_now() left
     if (fail_at_ && fail_at_->op == step) {
       exec_failing(o, fail_at_->step);
     } else {
       exec(o);
     }
-    note_state(o, fail_at_ && fail_at_->op == step ? fail_at_->step : 0);
-    check_now();
+    check_now(&o, fail_at_ && fail_at_->op == step ? fail_at_->step : 0);
   }
 
   /// Fail-nth: operation k fails at its nth fallible step (see the header comment).
@@ -270,8 +269,7 @@ class world {
     mk::region_kind kind;
   };
 
-  void refresh() {
-    ops::mapping_extents(*t_, maps_);
+  void refresh_spans() {
     spans_.clear();
     for (const auto& r : regions_) spans_.push_back({r.start, r.start + r.size - 1});
   }
@@ -574,17 +572,23 @@ class world {
     dump = std::move(out);
   }
 
-  /// State feedback (fuzz/state_feedback.hpp): the operation, its outcome and what it left.
-  void note_state(const ops::op& o, std::uint64_t armed_step) const {
-    const bool pins = std::any_of(devices_.begin(), devices_.end(),
-                                  [](const auto& c) { return c->holds_pins(); });
-    fuzz::note_state(*t_, static_cast<unsigned>(o.kind), trace_.back().err != 0, armed_step,
-                     devices_.size(), pins);
-  }
-
-  void check_now() {
+  /// Property 1, under the one container lock that also reads what the next operation
+  /// needs: the live mappings its operands resolve against (maps_) and, after operation o,
+  /// the state summary of the state feedback (fuzz/state_feedback.hpp), marked with o, its
+  /// outcome and the fail-nth step it was armed with.
+  void check_now(const ops::op* o = nullptr, std::uint64_t armed_step = 0) {
     if (!t_) return;
-    const auto v = mk::check_invariants_exclusive(*t_);
+    fuzz::state_summary summary;
+    const auto v = mk::check_invariants_exclusive(*t_, [&](const auto& s) {
+      ops::mapping_extents_of(s, maps_);
+      if (o != nullptr) summary = fuzz::container_summary_of(s);
+    });
+    if (o != nullptr) {
+      const bool pins = std::any_of(devices_.begin(), devices_.end(),
+                                    [](const auto& c) { return c->holds_pins(); });
+      fuzz::note_state(summary, static_cast<unsigned>(o->kind), trace_.back().err != 0,
+                       armed_step, devices_.size(), pins);
+    }
     if (v.empty()) return;
     std::string all = "invariants after step " + std::to_string(step_) + ":";
     for (const auto& line : v) all += "\n  " + line;

@@ -45,13 +45,18 @@ inline constexpr std::array<const char*, 24> op_names{
 /// so that a fuzz reproducer's `geometry N` runs the same hardware).
 inline mock::geometry make_geometry(std::uint8_t v) { return replay::geometry_variant(v); }
 
-/// The live mappings of a mock type1 container, in iova order, as extents for resolve().
+/// The live mappings of a mock type1 container's state (under its lock), in iova order, as
+/// extents for resolve().
+template <class State>
+void mapping_extents_of(const State& s, std::vector<extent>& out) {
+  out.clear();
+  s.dmas.for_each([&](std::uint64_t first, const auto& d) { out.push_back({first, d.last()}); });
+}
+
+/// The same, taking the container's lock.
 template <class Type1>
 void mapping_extents(const Type1& t, std::vector<extent>& out) {
-  out.clear();
-  t.with_state([&](const auto& s) {
-    s.dmas.for_each([&](std::uint64_t first, const auto& d) { out.push_back({first, d.last()}); });
-  });
+  t.with_state([&](const auto& s) { mapping_extents_of(s, out); });
 }
 
 }  // namespace vfiopin::fuzz::ops

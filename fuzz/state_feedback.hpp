@@ -58,17 +58,22 @@ inline std::uint8_t* state_feedback_slots_base() noexcept {
 #endif
 }  // namespace detail
 
-/// The container's part of the summary (a mock::type1); the harness adds its devices.
+/// The container's part of the summary, from a mock::type1's state (under its lock); the
+/// harness adds its devices.
+template <class State>
+[[nodiscard]] state_summary container_summary_of(const State& s) {
+  state_summary r;
+  r.dmas = s.dmas.size();
+  r.invalid_vaddrs = s.vaddr_invalid_count;
+  r.groups = s.group_count();
+  r.dirty_tracking = s.dirty_tracking;
+  return r;
+}
+
+/// The same, taking the container's lock (a mock::type1).
 template <class Type1>
 [[nodiscard]] state_summary container_summary(const Type1& t) {
-  return t.with_state([](const auto& s) {
-    state_summary r;
-    r.dmas = s.dmas.size();
-    r.invalid_vaddrs = s.vaddr_invalid_count;
-    r.groups = s.group_count();
-    r.dirty_tracking = s.dirty_tracking;
-    return r;
-  });
+  return t.with_state([](const auto& s) { return container_summary_of(s); });
 }
 
 /// The slot of (operation kind, failed, armed step, state): a mixed-radix code, then a
@@ -98,15 +103,19 @@ inline void note_state(unsigned kind, bool failed, std::uint64_t armed_step,
   detail::state_feedback_slots_base()[state_feedback_slot(kind, failed, armed_step, s)] = 1;
 }
 
-/// What a harness calls after an operation: the container's summary (container_summary)
-/// with the harness's own devices, marked for this operation's outcome.
-template <class Type1>
-void note_state(const Type1& t, unsigned kind, bool failed, std::uint64_t armed_step,
-                std::size_t devices, bool consumer_pins) {
-  state_summary s = container_summary(t);
+/// What a harness calls after an operation: the container's summary (container_summary,
+/// or one the harness took under a lock it already held) with the harness's own devices,
+/// marked for this operation's outcome.
+inline void note_state(state_summary s, unsigned kind, bool failed, std::uint64_t armed_step,
+                       std::size_t devices, bool consumer_pins) noexcept {
   s.devices = devices;
   s.consumer_pins = consumer_pins;
   note_state(kind, failed, armed_step, s);
+}
+template <class Type1>
+void note_state(const Type1& t, unsigned kind, bool failed, std::uint64_t armed_step,
+                std::size_t devices, bool consumer_pins) {
+  note_state(container_summary(t), kind, failed, armed_step, devices, consumer_pins);
 }
 
 }  // namespace vfiopin::fuzz

@@ -60,3 +60,29 @@ TEST_CASE("the self-check counts a page once however many domains map it",
   CHECK(check_invariants_exclusive(f.t).empty());
   f.ok();
 }
+
+TEST_CASE("check_invariants_exclusive(t, then) reads the state it checked, once",
+          "[mock][type1][invariants]") {
+  fixture f(iommu_type::type1v2, debian_6_1);
+  REQUIRE(f.t.attach_group(group_id{0}));
+  const vaddr va = f.filled(16 * KiB);
+  REQUIRE(f.map(0x100000, va, 8 * KiB));
+  REQUIRE(f.map(0x300000, va + 8_KiB, 8 * KiB));
+  int calls = 0;
+  std::size_t dmas = 0;
+  CHECK(check_invariants_exclusive(f.t, [&](const auto& s) {
+          ++calls;
+          dmas = s.dmas.size();
+        }).empty());
+  CHECK(calls == 1);
+  CHECK(dmas == 2);
+  // A broken state: the same lines as without `then`, and `then` still runs once.
+  const auto run = f.proc.pin_frames(va, 1_pages, prot::read_write);
+  REQUIRE(run.has_value());
+  calls = 0;
+  CHECK(check_invariants_exclusive(f.t, [&](const auto&) { ++calls; }) ==
+        std::vector<std::string>{"13: process pins 5 != container pins 4"});
+  CHECK(calls == 1);
+  f.proc.unpin_frames(*run, prot::read_write);
+  f.ok();
+}

@@ -5,7 +5,8 @@
 // Theory of operation. check_invariants(t) evaluates, under the container lock, the
 // properties of spec §9 that a type1 model must keep, and returns one line per violation
 // (empty: all hold). Tests call it after every step; the fuzzers after every operation,
-// together with check_exclusive_process() as check_invariants_exclusive() (one lock).
+// together with check_exclusive_process() as check_invariants_exclusive() (one lock, which
+// an optional reader of the checked state shares).
 // Numbers refer to spec §9.
 //   1  dmas are disjoint and ordered (closed intervals, so a dma may end at 2^64-1)
 //   2  every dma has size > 0 and 4 KiB-aligned iova, vaddr and size
@@ -36,6 +37,7 @@
 #include <vfiopin/mock/type1.hpp>
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <utility>
 #include <string>
@@ -278,16 +280,25 @@ template <class Memory>
   });
 }
 
-/// check_invariants(t) and check_exclusive_process(t) under one lock (the fuzzers run it
-/// after every operation).
-template <class Memory>
-[[nodiscard]] std::vector<std::string> check_invariants_exclusive(const type1<Memory>& t) {
-  return t.with_state([](const detail::type1_state<Memory>& s) {
+/// check_invariants(t) and check_exclusive_process(t) under one lock, then then(state) under
+/// the same lock: for a caller that reads the state it has just checked (the fuzzers' state
+/// summary and operand tables), one lock per operation instead of one per question.
+template <class Memory, class Then>
+  requires std::invocable<Then&, const detail::type1_state<Memory>&>
+[[nodiscard]] std::vector<std::string> check_invariants_exclusive(const type1<Memory>& t, Then&& then) {
+  return t.with_state([&](const detail::type1_state<Memory>& s) {
     std::vector<std::string> out;
     detail::check_all(s, out);
     detail::check_exclusive(s, out);
+    then(s);
     return out;
   });
+}
+
+/// The same without a reader (the fuzzers run one or the other after every operation).
+template <class Memory>
+[[nodiscard]] std::vector<std::string> check_invariants_exclusive(const type1<Memory>& t) {
+  return check_invariants_exclusive(t, [](const detail::type1_state<Memory>&) {});
 }
 
 }  // namespace vfiopin::mock
