@@ -361,3 +361,31 @@ TEST_CASE("extensions parse, and their errors are diagnosed", "[scenario][runner
   CHECK(scn::parse("attach-group 2", "e.vfs").error().to_string() ==
         "e.vfs:1: 'attach-group' before the first 'container' line");
 }
+
+TEST_CASE("the ccw-* extensions parse without a container, and their errors are diagnosed",
+          "[scenario][runner]") {
+  const auto p = scn::parse("ccw-setup\nccw-write 0x100 0aFf\nccw-translate 0x100 format0 2k\n"
+                            "ccw-notify 0xffffffffffffffff 1\nccw-complete\n",
+                            "c.vfs");
+  REQUIRE(p.has_value());
+  REQUIRE(p->statements.size() == 5);
+  const auto& w = std::get<scn::op_ccw_write>(p->statements[1].op);
+  CHECK(w.guest == 0x100);
+  CHECK(w.bytes == std::vector<std::uint8_t>{0x0a, 0xff});
+  const auto& t = std::get<scn::op_ccw_translate>(p->statements[2].op);
+  CHECK((t.cpa == 0x100 && t.format0 && t.block2k));
+  CHECK(scn::keyword(p->statements[3].op) == "ccw-notify");
+  const auto error = [](const std::string& text) {
+    auto q = scn::parse(text, "c.vfs");
+    return q ? std::string("parsed") : q.error().to_string();
+  };
+  CHECK(error("ccw-write 0 abc") ==
+        "c.vfs:1: bad byte string 'abc' (an even number of hex digits, at most 64 bytes)");
+  CHECK(error("ccw-write 0 zz") == "c.vfs:1: bad byte string 'zz' (not hex)");
+  CHECK(error("ccw-write 0 " + std::string(130, '0')).starts_with("c.vfs:1: bad byte string"));
+  CHECK(error("ccw-translate 0 format2 4k") ==
+        "c.vfs:1: unknown ccw format 'format2' (expected format0 or format1)");
+  CHECK(error("ccw-translate 0 format1 1k") == "c.vfs:1: unknown idaw block '1k' (expected 4k or 2k)");
+  CHECK(error("ccw-notify 0 0") == "c.vfs:1: 'ccw-notify' needs a length of at least 1");
+  CHECK(error("ccw-notify 0xffffffffffffffff 2") == "c.vfs:1: 'ccw-notify' range wraps past 2^64 - 1");
+}

@@ -27,12 +27,14 @@
 // Debian 6.1. The extensions (scenario/ast.hpp; docs/fuzzing.md, "Reproducers") run the
 // way fuzz_ops runs its operations, so a fuzz reproducer replays its run exactly: the
 // geometry by number (mock_geometry.hpp), mmap/alias/munmap/touch on the process as is,
-// fuzz_ops' devices (mock_device.hpp), its teardown, and fail-nth with a fault_injector.
+// fuzz_ops' devices (mock_device.hpp), its teardown, and fail-nth with a fault_injector;
+// the ccw-* lines run fuzz_ccw's world (ccw_world.hpp) beside the container.
 // after_operation() is --invariants: check_invariants and check_exclusive_process after
-// each line, plus the fail-nth and teardown properties.
+// each line, plus the fail-nth, teardown and fuzz_ccw properties.
 #ifndef VFIOPIN_TOOLS_REPLAY_MOCK_TARGET_HPP
 #define VFIOPIN_TOOLS_REPLAY_MOCK_TARGET_HPP
 
+#include "ccw_world.hpp"
 #include "mock_device.hpp"
 #include "mock_geometry.hpp"
 #include "target_common.hpp"
@@ -329,6 +331,14 @@ class mock_target final : public scenario::target {
     return scenario::outcome::ok();
   }
   scenario::outcome ext_teardown(const scenario::op_teardown&) override;
+  // fuzz_ccw's world (ccw_world.hpp); its broken properties count as invariant findings.
+  scenario::outcome ext_ccw_setup(const scenario::op_ccw_setup&) override { return ccw(ccw_.setup()); }
+  scenario::outcome ext_ccw_write(const scenario::op_ccw_write& op) override { return ccw(ccw_.write(op)); }
+  scenario::outcome ext_ccw_translate(const scenario::op_ccw_translate& op) override {
+    return ccw(ccw_.translate(op));
+  }
+  scenario::outcome ext_ccw_notify(const scenario::op_ccw_notify& op) override { return ccw(ccw_.notify(op)); }
+  scenario::outcome ext_ccw_complete(const scenario::op_ccw_complete&) override { return ccw(ccw_.complete()); }
 
   std::vector<std::string> after_operation(const scenario::outcome& result,
                                            bool invariants) override;
@@ -406,6 +416,12 @@ class mock_target final : public scenario::target {
   std::vector<std::string> found_;   ///< violations not reported yet
   bool leaked_ = false;              ///< a stubborn device left with pins
   bool after_teardown_ = false;      ///< a second container on the process: not exclusive
+  ccw_lines ccw_;                    ///< the ccw-* lines' world, after the rest
+
+  scenario::outcome ccw(scenario::outcome o) {
+    for (auto& v : ccw_.take_violations()) found_.push_back("ccw: " + std::move(v));
+    return o;
+  }
 };
 
 

@@ -148,6 +148,16 @@ struct op_remove_device { std::uint64_t device = 0; };
 struct op_device_id { std::uint64_t device = 0; std::uint64_t id = 0; };  ///< D is raw id N
 struct op_teardown {};
 struct op_fail_nth { std::uint64_t step = 0; };  ///< the next operation's step N fails
+/// fuzz_ccw's world (tools/replay/ccw_world.hpp): its own process and container, guest RAM
+/// A at IOVA [0, 0x8000) rw and B at [0x9000, 0xa000) ro, an s390 ccw_translator attached.
+struct op_ccw_setup {};
+/// CPU stores of BYTES at guest address GUEST of the ccw world.
+struct op_ccw_write { std::uint64_t guest = 0; std::vector<std::uint8_t> bytes; };
+/// START SUBCHANNEL: the translation of the channel program at CPA.
+struct op_ccw_translate { std::uint64_t cpa = 0; bool format0 = false; bool block2k = false; };
+/// An unmap notification of [IOVA, IOVA + LEN - 1] to the translator.
+struct op_ccw_notify { std::uint64_t iova = 0; std::uint64_t length = 0; };
+struct op_ccw_complete {};  ///< the program's end: everything released
 
 /// Any one operation.
 using operation =
@@ -161,7 +171,8 @@ using operation =
                  op_detach_group, op_mmap, op_munmap, op_alias, op_vaddr, op_touch,
                  op_memlock_unlimited, op_cap_restore, op_unmap_all_range, op_dirty_bitmap,
                  op_unmap_dirty_bitmap, op_add_device, op_remove_device, op_device_id,
-                 op_teardown, op_fail_nth, op_map_vaddr_prot>;
+                 op_teardown, op_fail_nth, op_map_vaddr_prot, op_ccw_setup, op_ccw_write,
+                 op_ccw_translate, op_ccw_notify, op_ccw_complete>;
 
 /// One operation line of a script.
 struct statement {
@@ -186,6 +197,7 @@ inline constexpr std::uint64_t fill_modulus = 251;        ///< fill pattern peri
 inline constexpr std::uint64_t bitmap_page_size = 4096;   ///< dirty bitmap granule
 inline constexpr std::uint64_t max_touch_length = 0x100000;  ///< touch LEN at most 1 MiB
 inline constexpr std::uint64_t max_bitmap_words = 0x10000;   ///< *-bitmap WORDS at most 64 Ki
+inline constexpr std::size_t max_ccw_write_bytes = 64;       ///< ccw-write BYTES at most 64
 
 /// The byte `fill NAME SEED` writes at offset i: ((i * 31 + SEED) mod 251) + 1, never 0.
 [[nodiscard]] constexpr std::uint8_t fill_byte(std::uint64_t i, std::uint64_t seed) noexcept {
@@ -242,7 +254,8 @@ inline constexpr std::uint64_t max_bitmap_words = 0x10000;   ///< *-bitmap WORDS
       "detach-group", "mmap",     "munmap",      "alias",       "vaddr",       "touch",
       "memlock",   "cap-restore", "unmap-all-range", "dirty-bitmap", "unmap-dirty-bitmap",
       "add-device", "remove-device", "device-id", "teardown",   "fail-nth",
-      "map-vaddr-prot"};
+      "map-vaddr-prot", "ccw-setup", "ccw-write", "ccw-translate", "ccw-notify",
+      "ccw-complete"};
   static_assert(std::size(names) == std::variant_size_v<operation>);
   const std::size_t i = op.index();
   return i < std::size(names) ? names[i] : std::string_view("?");

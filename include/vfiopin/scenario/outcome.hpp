@@ -8,9 +8,11 @@
 // "Results" section:
 //   - `ok`, then for dma-read/check the bare word `same` or `differ`, then the fields in
 //     the order the backend added them (which must be the order the operation lists them);
-//   - `err NAME`, NAME the Linux errno symbol (errno_names.hpp);
+//   - `err NAME`, NAME the Linux errno symbol (errno_names.hpp), or, for an extension's
+//     condition that has no errno, a lowercase word (`ccw-misaligned-ccw`);
 //   - `skip WORD`, the backend cannot do this operation here.
-// A field's key fixes how its value prints: `avail=` decimal; `size=`, `pgsizes=`,
+// A field's key fixes how its value prints: `avail=` and the ccw extensions' `ccws=`,
+// `idaws=`, `pins=`, `active=` decimal; `size=`, `pgsizes=`,
 // `locked=` lowercase hex with 0x (0 is `0x0`); `ranges=` inclusive `A-B` pairs in hex
 // joined by commas; `bits=` a string of 0/1 digits, lowest IOVA first. So a backend never
 // formats a number itself, and the mock and the real backend cannot disagree on spelling.
@@ -39,7 +41,13 @@ struct iova_range {
 };
 
 /// The keys of the format's ok fields.
-enum class field_key : std::uint8_t { avail, size, pgsizes, locked, ranges, bits };
+enum class field_key : std::uint8_t { avail, size, pgsizes, locked, ranges, bits, ccws, idaws, pins, active };
+
+/// Keys whose values print in decimal.
+[[nodiscard]] constexpr bool is_decimal(field_key k) noexcept {
+  return k == field_key::avail || k == field_key::ccws || k == field_key::idaws ||
+         k == field_key::pins || k == field_key::active;
+}
 
 [[nodiscard]] constexpr std::string_view to_string(field_key k) noexcept {
   switch (k) {
@@ -49,6 +57,10 @@ enum class field_key : std::uint8_t { avail, size, pgsizes, locked, ranges, bits
     case field_key::locked: return "locked";
     case field_key::ranges: return "ranges";
     case field_key::bits: return "bits";
+    case field_key::ccws: return "ccws";
+    case field_key::idaws: return "idaws";
+    case field_key::pins: return "pins";
+    case field_key::active: return "active";
   }
   return "?";
 }
@@ -70,6 +82,8 @@ struct field {
   [[nodiscard]] static field ranges(std::vector<iova_range> r) {
     return {field_key::ranges, std::move(r)};
   }
+  /// A decimal count of the ccw extensions (ccws, idaws, pins, active).
+  [[nodiscard]] static field count(field_key k, std::uint64_t n) { return {k, n}; }
   /// `bits=` one '0'/'1' per 4 KiB page, lowest IOVA first.
   [[nodiscard]] static field bits(std::string digits) {
     return {field_key::bits, std::move(digits)};
@@ -121,6 +135,13 @@ class outcome {
     if (ec.category() == error_category()) return err(static_cast<errc>(ec.value()));
     return err(ec.value());
   }
+  /// `err WORD` for an extension's condition that has no errno; WORD is one lowercase
+  /// token (a ccw_errc: "ccw-misaligned-ccw").
+  [[nodiscard]] static outcome err_condition(std::string word) {
+    outcome o(kind::err);
+    o.err_word_ = std::move(word);
+    return o;
+  }
   /// `skip WORD`; WORD is one token such as "no-hugetlb" or "no-emulated-device".
   [[nodiscard]] static outcome skip(std::string word) {
     outcome o(kind::skip);
@@ -142,8 +163,10 @@ class outcome {
   [[nodiscard]] bool is_ok() const noexcept { return kind_ == kind::ok; }
   [[nodiscard]] bool is_err() const noexcept { return kind_ == kind::err; }
   [[nodiscard]] bool is_skip() const noexcept { return kind_ == kind::skip; }
-  /// The errno of an err outcome (0 otherwise).
+  /// The errno of an err outcome (0 otherwise, and for an err_condition).
   [[nodiscard]] int errno_value() const noexcept { return errno_; }
+  /// The word of an err_condition outcome ("" otherwise).
+  [[nodiscard]] const std::string& err_word() const noexcept { return err_word_; }
   /// The word of a skip outcome ("" otherwise).
   [[nodiscard]] const std::string& skip_word() const noexcept { return skip_word_; }
   [[nodiscard]] scenario::comparison comparison() const noexcept { return comparison_; }
@@ -158,6 +181,7 @@ class outcome {
   int errno_ = 0;
   scenario::comparison comparison_ = scenario::comparison::none;
   std::string skip_word_;
+  std::string err_word_;
   std::vector<field> fields_;
 };
 
@@ -176,7 +200,7 @@ inline void append_hex(std::string& out, std::uint64_t v) {
 
 inline void append_value(std::string& out, const field& f) {
   if (const auto* n = std::get_if<std::uint64_t>(&f.value)) {
-    if (f.key == field_key::avail) out += std::to_string(*n);
+    if (is_decimal(f.key)) out += std::to_string(*n);
     else append_hex(out, *n);
   } else if (const auto* r = std::get_if<std::vector<iova_range>>(&f.value)) {
     for (std::size_t i = 0; i < r->size(); ++i) {
@@ -195,7 +219,8 @@ inline void append_value(std::string& out, const field& f) {
 [[nodiscard]] inline std::string to_string(const outcome& o) {
   std::string out;
   switch (o.what()) {
-    case outcome::kind::err: return "err " + errno_text(o.errno_value());
+    case outcome::kind::err:
+      return "err " + (o.err_word().empty() ? errno_text(o.errno_value()) : o.err_word());
     case outcome::kind::skip: return "skip " + o.skip_word();
     case outcome::kind::ok: break;
   }

@@ -296,6 +296,26 @@ class line_parser {
     return out <= max || fail("number " + quote(token) + " is above " + std::to_string(max));
   }
 
+  /// An even number of hex digits, 1 to max_ccw_write_bytes bytes.
+  bool hex_bytes(std::string_view token, std::vector<std::uint8_t>& out) {
+    if (token.empty() || token.size() % 2 != 0 || token.size() / 2 > max_ccw_write_bytes)
+      return fail("bad byte string " + quote(token) + " (an even number of hex digits, at most " +
+                  std::to_string(max_ccw_write_bytes) + " bytes)");
+    const auto digit = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    out.clear();
+    for (std::size_t i = 0; i < token.size(); i += 2) {
+      const int hi = digit(token[i]), lo = digit(token[i + 1]);
+      if (hi < 0 || lo < 0) return fail("bad byte string " + quote(token) + " (not hex)");
+      out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+    }
+    return true;
+  }
+
   template <class Op>
   bool bitmap(const std::vector<std::string_view>& t, Op& op) {
     return num(t[1], op.iova) && num(t[2], op.size) && num(t[3], op.pgsize) &&
@@ -375,6 +395,28 @@ class line_parser {
         return num(t[1], op.iova) && use(t[2], op.name) && num(t[3], op.offset) &&
                num(t[4], op.size) && prot_of(t[5], op.prot);
       }
+      case ccw_setup: emplace<op_ccw_setup>(out); return true;
+      case ccw_write: {
+        auto& op = emplace<op_ccw_write>(out);
+        return num(t[1], op.guest) && hex_bytes(t[2], op.bytes);
+      }
+      case ccw_translate: {
+        auto& op = emplace<op_ccw_translate>(out);
+        if (!num(t[1], op.cpa)) return false;
+        op.format0 = t[2] == "format0";
+        if (!op.format0 && t[2] != "format1")
+          return fail("unknown ccw format " + quote(t[2]) + " (expected format0 or format1)");
+        op.block2k = t[3] == "2k";
+        return op.block2k || t[3] == "4k" ||
+               fail("unknown idaw block " + quote(t[3]) + " (expected 4k or 2k)");
+      }
+      case ccw_notify: {
+        auto& op = emplace<op_ccw_notify>(out);
+        if (!num(t[1], op.iova) || !num(t[2], op.length)) return false;
+        if (op.length == 0) return fail("'ccw-notify' needs a length of at least 1");
+        return op.length - 1 <= ~op.iova || fail("'ccw-notify' range wraps past 2^64 - 1");
+      }
+      case ccw_complete: emplace<op_ccw_complete>(out); return true;
       default: break;
     }
     return fail("internal error: unhandled operation");

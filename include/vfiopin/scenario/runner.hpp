@@ -134,6 +134,11 @@ class executor {
   outcome operator()(const op_teardown& op) { return target_.ext_teardown(op); }
   outcome operator()(const op_fail_nth& op) { return target_.ext_fail_nth(op); }
   outcome operator()(const op_map_vaddr_prot& op) { return use(op, &target::ext_map_vaddr_prot); }
+  outcome operator()(const op_ccw_setup& op) { return target_.ext_ccw_setup(op); }
+  outcome operator()(const op_ccw_write& op) { return target_.ext_ccw_write(op); }
+  outcome operator()(const op_ccw_translate& op) { return target_.ext_ccw_translate(op); }
+  outcome operator()(const op_ccw_notify& op) { return target_.ext_ccw_notify(op); }
+  outcome operator()(const op_ccw_complete& op) { return target_.ext_ccw_complete(op); }
 
  private:
   enum class state : std::uint8_t { live, failed, released, skipped };

@@ -37,7 +37,8 @@ enum class keyword_id : std::uint8_t {
   // extensions (ast.hpp)
   kernel, geometry, scatter, container_type, attach_group, detach_group, mmap, munmap, alias,
   vaddr, touch, cap_restore, unmap_all_range, dirty_bitmap, unmap_dirty_bitmap, add_device,
-  remove_device, device_id, teardown, fail_nth, map_vaddr_prot, count_
+  remove_device, device_id, teardown, fail_nth, map_vaddr_prot, ccw_setup, ccw_write,
+  ccw_translate, ccw_notify, ccw_complete, count_
 };
 
 inline constexpr std::array<op_syntax, static_cast<std::size_t>(keyword_id::count_)> op_table{{
@@ -84,6 +85,11 @@ inline constexpr std::array<op_syntax, static_cast<std::size_t>(keyword_id::coun
     {"teardown", "teardown", 0, 0, true},
     {"fail-nth", "fail-nth N", 1, 1, true},
     {"map-vaddr-prot", "map-vaddr-prot IOVA NAME OFFSET SIZE PROT", 5, 5, true},
+    {"ccw-setup", "ccw-setup", 0, 0, false},
+    {"ccw-write", "ccw-write GUEST HEXBYTES", 2, 2, false},
+    {"ccw-translate", "ccw-translate CPA format0|format1 4k|2k", 3, 3, false},
+    {"ccw-notify", "ccw-notify IOVA LEN", 2, 2, false},
+    {"ccw-complete", "ccw-complete", 0, 0, false},
 }};
 
 [[nodiscard]] inline std::string count_message(std::string_view what, std::size_t min,

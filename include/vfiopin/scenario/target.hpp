@@ -135,6 +135,14 @@ class target {
   virtual outcome ext_device_id(const op_device_id&) { return mock_only(); }
   virtual outcome ext_teardown(const op_teardown&) { return mock_only(); }
   virtual outcome ext_fail_nth(const op_fail_nth&) { return mock_only(); }
+  /// fuzz_ccw's world (op_ccw_setup) and its steps. ccw-translate's ok fields: ccws, idaws,
+  /// pins (the consumer's page pins); a refusal is the backend's errno or `err ccw-NAME`.
+  /// ccw-notify's ok fields: active (0 or 1), pins.
+  virtual outcome ext_ccw_setup(const op_ccw_setup&) { return mock_only(); }
+  virtual outcome ext_ccw_write(const op_ccw_write&) { return mock_only(); }
+  virtual outcome ext_ccw_translate(const op_ccw_translate&) { return mock_only(); }
+  virtual outcome ext_ccw_notify(const op_ccw_notify&) { return mock_only(); }
+  virtual outcome ext_ccw_complete(const op_ccw_complete&) { return mock_only(); }
 
   /// Called after every operation with its result. With `invariants` (--invariants) it
   /// returns what the backend's self-check finds wrong now (each line is reported).
