@@ -17,6 +17,7 @@
 //
 // The extension operations (mock-only, for fuzz reproducers; ast.hpp) are parsed by
 // build_extension(); `mmap`, `alias` and `vaddr` declare region names like `mem` does.
+// Each argument is read by operand_reader.hpp, which words the messages.
 //
 // Robustness: no recursion, no unbounded allocation beyond the size of the input (one
 // statement per line, each at most as long as its line), every index checked; any byte
@@ -27,6 +28,7 @@
 #include <vfiopin/config.hpp>
 #include <vfiopin/scenario/ast.hpp>
 #include <vfiopin/scenario/lexer.hpp>
+#include <vfiopin/scenario/operand_reader.hpp>
 #include <vfiopin/scenario/syntax.hpp>
 
 #include <cstddef>
@@ -81,8 +83,8 @@ class parse_result {
 
 namespace detail {
 
-/// Parses one file; keeps the `mem` declarations seen so far.
-class line_parser {
+/// Parses one file; keeps the `mem` declarations seen so far (operand_reader).
+class line_parser : public operand_reader {
  public:
   /// Parses the operation tokens of one line into `out`; false with message() set if not.
   bool build(const std::vector<std::string_view>& t, std::size_t line, operation& out) {
@@ -161,84 +163,7 @@ class line_parser {
     return fail("internal error: unhandled operation");
   }
 
-  [[nodiscard]] const std::string& message() const noexcept { return message_; }
-
  private:
-  struct region_decl {
-    mem_kind kind;
-    bool read_only;
-    std::size_t line;
-  };
-
-  template <class Op>
-  static Op& emplace(operation& out) {
-    return out.emplace<Op>();
-  }
-
-  bool fail(std::string message) {
-    message_ = std::move(message);
-    return false;
-  }
-
-  bool num(std::string_view token, std::uint64_t& out) {
-    const number_result r = parse_number(token);
-    if (r.error != number_error::none) return fail(describe(r.error, token));
-    out = r.value;
-    return true;
-  }
-
-  bool group(std::string_view token, std::uint64_t& out) {
-    if (!num(token, out)) return false;
-    if (out > max_group) return fail("group " + quote(token) + " is not 0 or 1");
-    return true;
-  }
-
-  bool dma_length(std::string_view token, std::uint64_t& out) {
-    if (!num(token, out)) return false;
-    if (out < 1 || out > max_dma_length) {
-      return fail("DMA LEN " + quote(token) + " is outside 1..2048");
-    }
-    return true;
-  }
-
-  bool dma_range(std::uint64_t iova, std::uint64_t length) {
-    if (iova > dma_limit || length > dma_limit - iova) {
-      return fail("DMA IOVA+LEN is above 0x10000000");
-    }
-    return true;
-  }
-
-  template <class Op>
-  bool range(const std::vector<std::string_view>& t, Op& op) {
-    return num(t[1], op.iova) && num(t[2], op.size);
-  }
-
-  bool prot_of(std::string_view token, prot& out) {
-    if (token == "r") out = prot::r;
-    else if (token == "w") out = prot::w;
-    else if (token == "rw") out = prot::rw;
-    else if (token == "none") out = prot::none;
-    else return fail("unknown prot " + quote(token) + " (expected r, w, rw or none)");
-    return true;
-  }
-
-  bool name(std::string_view token) {
-    if (!is_valid_name(token)) {
-      return fail("invalid name " + quote(token) + " (names match [a-z][a-z0-9_]*)");
-    }
-    return true;
-  }
-
-  /// A use of a region name: valid, and declared by an earlier `mem` line.
-  bool use(std::string_view token, std::string& out) {
-    if (!name(token)) return false;
-    if (regions_.find(token) == regions_.end()) {
-      return fail("region " + quote(token) + " used before its 'mem' line");
-    }
-    out.assign(token);
-    return true;
-  }
-
   bool build_container(std::string_view token, operation& out) {
     auto& op = emplace<op_container>(out);
     if (token == "type1v2") op.type = container_type::type1v2;
@@ -263,63 +188,6 @@ class line_parser {
     op.name.assign(t[1]);
     regions_.emplace(op.name, region_decl{op.kind, op.read_only, line_});
     return true;
-  }
-
-  /// Declares region `token` (not declared before) of `kind`.
-  bool declare(std::string_view token, mem_kind kind, bool read_only, std::string& out) {
-    if (!name(token)) return false;
-    if (const auto it = regions_.find(token); it != regions_.end()) {
-      return fail("region " + quote(token) + " already defined on line " +
-                  std::to_string(it->second.line));
-    }
-    out.assign(token);
-    regions_.emplace(out, region_decl{kind, read_only, line_});
-    return true;
-  }
-
-  bool kind_of(std::string_view token, mem_kind& out) {
-    static constexpr std::string_view kinds[] = {"anon", "memfd", "hugetlb", "bar", "hole"};
-    for (std::size_t i = 0; i < std::size(kinds); ++i) {
-      if (token == kinds[i]) return out = static_cast<mem_kind>(i), true;
-    }
-    return fail("unknown memory kind " + quote(token) +
-                " (expected anon, memfd, hugetlb, bar or hole)");
-  }
-
-  bool word(std::string_view token, std::string_view expected, bool& out) {
-    out = token == expected;
-    return out || fail("unknown flag " + quote(token) + " (expected " + std::string(expected) + ")");
-  }
-
-  bool at_most(std::string_view token, std::uint64_t& out, std::uint64_t max) {
-    if (!num(token, out)) return false;
-    return out <= max || fail("number " + quote(token) + " is above " + std::to_string(max));
-  }
-
-  /// An even number of hex digits, 1 to max_ccw_write_bytes bytes.
-  bool hex_bytes(std::string_view token, std::vector<std::uint8_t>& out) {
-    if (token.empty() || token.size() % 2 != 0 || token.size() / 2 > max_ccw_write_bytes)
-      return fail("bad byte string " + quote(token) + " (an even number of hex digits, at most " +
-                  std::to_string(max_ccw_write_bytes) + " bytes)");
-    const auto digit = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    out.clear();
-    for (std::size_t i = 0; i < token.size(); i += 2) {
-      const int hi = digit(token[i]), lo = digit(token[i + 1]);
-      if (hi < 0 || lo < 0) return fail("bad byte string " + quote(token) + " (not hex)");
-      out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-    }
-    return true;
-  }
-
-  template <class Op>
-  bool bitmap(const std::vector<std::string_view>& t, Op& op) {
-    return num(t[1], op.iova) && num(t[2], op.size) && num(t[3], op.pgsize) &&
-           at_most(t[4], op.words, max_bitmap_words);
   }
 
   /// The extension operations (ast.hpp), argument counts already checked.
@@ -457,10 +325,6 @@ class line_parser {
     return fail("unknown dirty action " + quote(action) + " (expected start, stop or get)");
   }
 
-  std::map<std::string, region_decl, std::less<>> regions_;
-  bool seen_container_ = false;
-  std::size_t line_ = 0;
-  std::string message_;
 };
 
 }  // namespace detail
