@@ -13,7 +13,8 @@
 // Operands are resolved against the live mappings and regions, so most operations hit
 // live state. A device is a consumer that records what it pinned and, when notified of an
 // unmap, unpins every page of its that overlaps the range; a "stubborn" device keeps its
-// pins (the unmap then ends in errc::pins_retained after 11 notifications).
+// pins (the unmap then ends in errc::pins_retained after 11 notifications). It is the
+// replay's `add-device` device (tools/replay/mock_device.hpp), so reproducers share it.
 //
 // Properties (a violation prints what happened on stderr and traps):
 //   1. after every operation, check_invariants() and check_exclusive_process() hold;
@@ -61,6 +62,7 @@
 #include "ops_common.hpp"
 #include "ops_vfs.hpp"
 #include "state_feedback.hpp"
+#include "../tools/replay/mock_device.hpp"
 
 #include <vfiopin/mock/invariants.hpp>
 #include <vfiopin/mock/memory.hpp>
@@ -98,76 +100,9 @@ constexpr std::array<mk::kernel_profile, 4> profiles{mk::debian_6_1, mk::debian_
   __builtin_trap();
 }
 
-/// An emulated-IOMMU consumer: what it pinned, per page key (see the header comment).
-class consumer {
- public:
-  consumer(mk::type1<>& t, bool stubborn) : t_(&t), stubborn_(stubborn) {}
-  consumer(const consumer&) = delete;
-  consumer& operator=(const consumer&) = delete;
-
-  device_id id{};
-
-  [[nodiscard]] bool stubborn() const noexcept { return stubborn_; }
-  void comply() noexcept { stubborn_ = false; }
-  [[nodiscard]] bool holds_pins() const noexcept { return !held_.empty(); }
-
-  void pinned(std::uint64_t at, std::uint64_t n) {
-    for (std::uint64_t i = 0; i < n; ++i) ++held_[at + i * page_bytes];
-  }
-  /// vfio_unpin_pages(at, n), forgetting what it held there. A call that WARNs (n not in
-  /// 1..512, a page without a covering dma, v1, overflow) stops early or does nothing, so
-  /// then nothing is forgotten: believing to hold more than the records is harmless (an
-  /// unpin of a key without a record is skipped), believing to hold less is a leak.
-  void unpin(std::uint64_t at, std::uint64_t n) {
-    auto warned = [&] { return t_->with_state([](const auto& s) { return s.warnings.size(); }); };
-    const std::size_t before = warned();
-    t_->unpin_pages(id, iova(at), page_count(n));
-    if (warned() != before) return;
-    for (std::uint64_t i = 0; i < n; ++i) forget(at + i * page_bytes);
-  }
-  /// The key of the nth page it holds, if it holds any.
-  [[nodiscard]] std::optional<std::uint64_t> nth_key(std::size_t n) const {
-    if (held_.empty()) return std::nullopt;
-    auto it = held_.begin();
-    std::advance(it, static_cast<std::ptrdiff_t>(n % held_.size()));
-    return it->first;
-  }
-  /// A driver's close: everything it holds goes back, one call per reference.
-  void unpin_all() {
-    const auto held = std::exchange(held_, {});
-    for (const auto& [key, count] : held)
-      for (std::uint32_t i = 0; i < count; ++i) t_->unpin_pages(id, iova(key), page_count(1));
-  }
-
-  /// dma_unmap: unpins every held page overlapping the range (unless stubborn).
-  void operator()(interval<iova> range) noexcept {
-    if (stubborn_) return;
-    const std::uint64_t first = range.first().value();
-    const std::uint64_t last = range.last().value();
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> drop;
-    for (auto it = held_.begin(); it != held_.end();) {
-      const std::uint64_t key = it->first;
-      if (key <= last && (key >= first || first - key < page_bytes)) {
-        drop.emplace_back(*it);
-        it = held_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (const auto& [key, count] : drop)
-      for (std::uint32_t i = 0; i < count; ++i) t_->unpin_pages(id, iova(key), page_count(1));
-  }
-
- private:
-  void forget(std::uint64_t key) {
-    auto it = held_.find(key);
-    if (it != held_.end() && --it->second == 0) held_.erase(it);
-  }
-
-  mk::type1<>* t_;
-  bool stubborn_;
-  std::map<std::uint64_t, std::uint32_t> held_;
-};
+/// An emulated-IOMMU consumer (see the header comment): the replay's `add-device` device,
+/// so that a reproducer's devices are this run's by construction.
+using consumer = replay::scenario_device;
 
 /// What one executed operation was, for the report of a failure.
 struct trace_entry {
@@ -234,8 +169,8 @@ class world {
     step_ = trace_.size();
     for (auto& c : devices_) {
       c->comply();
-      c->unpin_all();
-      t_->remove_device(c->id);
+      c->release();
+      t_->remove_device(c->id());
       check_now();
     }
     devices_.clear();
@@ -287,7 +222,7 @@ class world {
     return devices_[index % devices_.size()].get();
   }
   [[nodiscard]] device_id id_of(const consumer* c, std::uint8_t index) const {
-    return c != nullptr ? c->id : device_id{index};  // an id never handed out (or gone)
+    return c != nullptr ? c->id() : device_id{index};  // an id never handed out (or gone)
   }
 
   void record(const ops::op& o, std::uint64_t a, std::uint64_t b, std::uint64_t c, int err) {
@@ -424,13 +359,13 @@ class world {
         break;
       case op_kind::add_emulated:
       case op_kind::add_real: {
-        auto c = std::make_unique<consumer>(*t_, o.stubborn);
+        auto c = std::make_unique<consumer>(*t_, device_id{}, consumer::kind::fuzz, o.stubborn);
         auto r = o.kind == op_kind::add_emulated
                      ? t_->add_device(dma_unmap_callback(*c))
                      : t_->add_device(group_of(o.group), dma_unmap_callback(*c));
         note(o, r, o.group, o.stubborn);
         if (r) {
-          c->id = *r;
+          c->set_id(*r);
           stubborn_seen_ |= o.stubborn;
           devices_.push_back(std::move(c));
         }
@@ -444,9 +379,9 @@ class world {
           break;
         }
         if (c->stubborn()) leaked_ |= c->holds_pins();
-        else c->unpin_all();
-        t_->remove_device(c->id);
-        record(o, c->id.value, 0, 0, 0);
+        else c->release();
+        t_->remove_device(c->id());
+        record(o, c->id().value, 0, 0, 0);
         std::erase_if(devices_, [&](const auto& p) { return p.get() == c; });
         break;
       }

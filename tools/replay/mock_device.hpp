@@ -8,7 +8,8 @@
 // before returning. Three kinds, fixed when it is made:
 //   emulated    `emulated E` (the test bed's mdev): told of [first, last], it unpins the
 //               keys inside the range; `unpin` forgets what it asked to unpin;
-//   fuzz        `add-device` (fuzz_ops' consumer, fuzz/fuzz_ops.cpp): it unpins every key
+//   fuzz        `add-device`, and fuzz_ops' consumer itself (fuzz/fuzz_ops.cpp uses this
+//               class, so its runs and their reproducers share one device): it unpins every key
 //               whose page overlaps the range (an unaligned key just below `first` too);
 //               an `unpin` that the kernel refuses (a new WARN) is not forgotten, since the
 //               pins stay; a stubborn one keeps everything when told; its page-handle array
@@ -24,8 +25,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -58,6 +61,16 @@ class scenario_device {
   /// Page handles a pin of n pages hands the container.
   [[nodiscard]] std::uint64_t handles_for(std::uint64_t n) const noexcept {
     return kind_ != kind::emulated && n > fuzz_max_handles ? fuzz_max_handles : n;
+  }
+
+  /// The key of the nth page it holds (n modulo their number), if it holds any: fuzz_ops'
+  /// unpin of a held page.
+  [[nodiscard]] std::optional<std::uint64_t> nth_key(std::size_t n) {
+    std::lock_guard lk(m_);
+    if (held_.empty()) return std::nullopt;
+    auto it = held_.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(n % held_.size()));
+    return it->first;
   }
 
   void pinned(std::uint64_t at, std::uint64_t n) {
