@@ -41,6 +41,23 @@ TEST_CASE("field spellings: avail decimal, the rest lowercase hex", "[scenario][
   CHECK(to_string(outcome::ok().with(field::pgsizes(0x40201000))) == "ok pgsizes=0x40201000");
 }
 
+TEST_CASE("extension spellings: ccw counts decimal, err words as given", "[scenario][outcome]") {
+  using scn::field_key;
+  CHECK(scn::to_string(outcome::ok()
+                           .with(field::count(field_key::ccws, 12))
+                           .with(field::count(field_key::idaws, 0))
+                           .with(field::count(field_key::pins, 257))
+                           .with(field::count(field_key::active, 1))) ==
+        "ok ccws=12 idaws=0 pins=257 active=1");
+  const outcome e = outcome::err_condition("ccw-tic-to-tic");
+  CHECK(scn::to_string(e) == "err ccw-tic-to-tic");
+  CHECK(e.is_err());
+  CHECK(e.errno_value() == 0);
+  CHECK(e.err_word() == "ccw-tic-to-tic");
+  CHECK(outcome::err(EINVAL).err_word().empty());
+  CHECK(e != outcome::err(EINVAL));
+}
+
 TEST_CASE("info: fields in the order they were added", "[scenario][outcome]") {
   const outcome testbed = outcome::ok()
                               .with(field::avail(65535))
