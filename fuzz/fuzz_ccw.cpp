@@ -27,6 +27,7 @@
 // failed in the header; `vfiopin-replay --check --invariants FILE` runs it again.
 #include "../tools/replay/ccw_world.hpp"
 #include "fuzz_input.hpp"
+#include "ops_vfs.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -43,12 +44,7 @@ namespace {
 using namespace vfiopin;
 using namespace vfiopin::s390;
 using replay::ccw_world;
-
-std::string hex(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+using fuzz::ops_vfs::hex;
 
 /// The run as a scenario script (VFIOPIN_TO_VFS; see the header comment).
 class vfs_writer {
@@ -76,9 +72,7 @@ class vfs_writer {
   }
   void finish(const std::string& property) const {
     std::ofstream out(path_);
-    out << "# fuzz_ccw reproducer, written by fuzz/to-vfs (VFIOPIN_TO_VFS).\n#\n";
-    if (property.empty()) out << "# No property failed in the fuzz run.\n";
-    else out << "# Property violated in the fuzz run:\n#   " << property << "\n";
+    fuzz::ops_vfs::write_title(out, "fuzz_ccw", property);
     out << "#\n# Every `=> ...` is the outcome the fuzz run saw. Replay on the mock, with fuzz_ccw's\n"
            "# properties checked after each line (mock-only extensions: docs/fuzzing.md,\n"
            "# Reproducers):\n#   vfiopin-replay --check --invariants FILE\n#\n"

@@ -27,6 +27,7 @@
 #define VFIOPIN_FUZZ_OPS_VFS_HPP
 
 #include "op_decoder.hpp"
+#include "ops_common.hpp"
 
 #include "../tools/replay/target_common.hpp"
 
@@ -38,6 +39,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,6 +55,24 @@ inline std::string hex(std::uint64_t v) {
   std::string s;
   scenario::detail::append_hex(s, v);
   return s;
+}
+
+/// The first lines of every reproducer: which target wrote it, and the property that
+/// failed in the run (one `#   ` line per line of it), or that none did.
+inline void write_title(std::ostream& out, std::string_view target, std::string_view property) {
+  out << "# " << target << " reproducer, written by fuzz/to-vfs (VFIOPIN_TO_VFS).\n#\n";
+  if (property.empty()) {
+    out << "# No property failed in the fuzz run.\n";
+    return;
+  }
+  out << "# Property violated in the fuzz run:\n";
+  std::size_t pos = 0;
+  while (pos <= property.size()) {
+    const std::size_t nl = property.find('\n', pos);
+    out << "#   " << property.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos) << '\n';
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
 }
 
 class recorder {
@@ -304,19 +324,7 @@ inline void recorder::op(const ops::op& o, std::uint64_t a, std::uint64_t b, std
 
 inline void recorder::finish(std::string_view property) const {
   std::ofstream out(path_);
-  out << "# " << target_ << " reproducer, written by fuzz/to-vfs (VFIOPIN_TO_VFS).\n#\n";
-  if (property.empty()) {
-    out << "# No property failed in the fuzz run.\n";
-  } else {
-    out << "# Property violated in the fuzz run:\n";
-    std::size_t pos = 0;
-    while (pos <= property.size()) {
-      const std::size_t nl = property.find('\n', pos);
-      out << "#   " << property.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos) << '\n';
-      if (nl == std::string_view::npos) break;
-      pos = nl + 1;
-    }
-  }
+  write_title(out, target_, property);
   if (target_ == "fuzz_diff_ref") {
     out << "#\n# Every `=> ...` is the REFERENCE model's outcome (fuzz/reference/); the replay runs the\n"
            "# mock, so --check prints each line where the mock answers otherwise. State that no\n"
