@@ -9,8 +9,10 @@
 
 #include <vfiopin/mock/memory.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -354,4 +356,48 @@ TEST_CASE("vaddr_get_pfns: with the 6.2+ unshare a read pin of an untouched anon
   p.unpin_frames(*again, prot::read);
   p.unpin_frames(*run, prot::read);
   CHECK(p.total_pins() == 0);
+}
+
+TEST_CASE("page bytes come at the first access: pages faulted in only for pins read zero, "
+          "orphans too, whatever the heap held before",
+          "[mock][memory][gup][page_of]") {
+  const auto all_zero = [](std::span<const std::byte> b) {
+    return std::all_of(b.begin(), b.end(), [](std::byte x) { return x == std::byte{0}; });
+  };
+  process p;
+  // Leave non-zero bytes behind in memory the next objects may reuse. Under ASan (the
+  // asan preset runs this too) every fresh heap block starts with 4 KiB of 0xbe, so a
+  // page 0 that nobody zeroed fails there whatever the heap reuses.
+  for (int i = 0; i < 4; ++i) {
+    const vaddr dirty = must_map(p, region_kind::memfd, 16_KiB);
+    REQUIRE(p.write(dirty, std::vector<std::byte>(16 * 1024, std::byte{0xa5})).has_value());
+    p.unmap_region(dirty);
+  }
+  for (const auto k : {region_kind::anon, region_kind::memfd}) {
+    const vaddr va = must_map(p, k, 16_KiB);
+    // A write pin faults every page in; nothing has asked for the bytes yet.
+    const pfn_run run = must_pin(p, va, 4_pages, prot::read_write);
+    REQUIRE(run.count == 4_pages);
+    for (std::uint64_t i = 0; i < 4; ++i) {
+      const auto h = p.page_of(run.first + page_count(i));
+      REQUIRE(h.has_value());
+      CHECK(all_zero(h->bytes()));
+    }
+    // From now on the bytes are the object's: a CPU store shows through the handle.
+    const std::vector<std::byte> data{std::byte{7}};
+    REQUIRE(p.write(va + 8_KiB, data).has_value());
+    CHECK(p.page_of(run.first + 2_pages)->bytes()[0] == std::byte{7});
+    p.unpin_frames(run, prot::read_write);
+    p.unmap_region(va);
+    // An orphan whose object never had bytes: the first ask after munmap reads zero.
+    const vaddr vb = must_map(p, k, 16_KiB);
+    const pfn_run one = must_pin(p, vb, 1_pages, prot::read_write);
+    p.unmap_region(vb);
+    CHECK(all_zero(p.frame_bytes(one.first)));
+    const auto h = p.page_of(one.first);
+    REQUIRE(h.has_value());
+    CHECK(all_zero(h->bytes()));
+    p.unpin_frames(one, prot::read_write);
+  }
+  CHECK(p.quiescent());
 }

@@ -51,13 +51,16 @@ class host_buffer {
     unspecified,  ///< anything (a heap buffer is not cleared; a mapping is zero anyway)
   };
 
-  /// A mapping of `bytes` bytes (rounded up by the host to its page size), or nothing if
-  /// the host refuses it. bytes == 0 gives an empty buffer.
+  /// A buffer of `bytes` bytes, or nothing if the host refuses it. bytes == 0 gives an
+  /// empty buffer. A heap buffer starts on an `align` boundary (a power of two; page bytes
+  /// need the default, a table only its entries' alignment); a mapping on a host page.
   [[nodiscard]] static std::optional<host_buffer> allocate(
-      std::uint64_t bytes, contents c = contents::zeroed) noexcept {
+      std::uint64_t bytes, contents c = contents::zeroed, std::size_t align = alignment) noexcept {
     if (bytes == 0) return host_buffer();
     if (bytes <= small_bytes) {
-      void* p = std::aligned_alloc(alignment, (bytes + alignment - 1) & ~(alignment - 1));
+      VFIOPIN_ASSERT(align != 0 && (align & (align - 1)) == 0 && align <= alignment,
+                     "host_buffer alignment");
+      void* p = std::aligned_alloc(align, (bytes + align - 1) & ~(align - 1));
       if (p == nullptr) return std::nullopt;
       if (c == contents::zeroed) std::memset(p, 0, bytes);
       return host_buffer(static_cast<std::byte*>(p), bytes, c == contents::zeroed);
@@ -70,7 +73,7 @@ class host_buffer {
 
   /// Largest buffer taken from the heap; larger ones are mappings, zeroed lazily.
   static constexpr std::uint64_t small_bytes = 64 * 1024;
-  /// Every buffer starts on a 4 KiB boundary, as a page's bytes do.
+  /// The default alignment: 4 KiB, as a page's bytes need.
   static constexpr std::size_t alignment = 4096;
 
   host_buffer(host_buffer&& o) noexcept
@@ -94,8 +97,8 @@ class host_buffer {
   /// The bytes were zero when allocated (contents::zeroed, or a host mapping).
   [[nodiscard]] bool zeroed() const noexcept { return zeroed_; }
 
-  /// The buffer as an array of T (page aligned, so any T's alignment holds); the bytes
-  /// start as zeros, which must be a valid T (integers here).
+  /// The buffer as an array of T (allocated with at least T's alignment); the bytes start
+  /// as zeros, which must be a valid T (integers here).
   template <class T>
   [[nodiscard]] T* as() const noexcept {
     return reinterpret_cast<T*>(data_);

@@ -16,13 +16,19 @@
 //   hugetlb  any access to a hole allocates a whole 2 MiB huge page (512 frames).
 // lookup() answers what backs an offset now, without faulting (a page table walk).
 //
-// Storage per object: one host_buffer with the bytes of every page (page i of the object
-// lives at bytes + i * 4096, so a frame's contents never move) and one host_buffer table
-// of 4-byte entries, one per 4 KiB page (per 2 MiB page for hugetlb): 0 = nothing,
-// zero_entry = the zero page, otherwise frame - ram_first_frame + 1. The table starts
-// zeroed. The bytes are not cleared up front: a page's bytes are read only through its
-// frame, so install() zeroes a page as it hands out its frame (unless the buffer is a
-// fresh host mapping, zero already). Untouched pages cost nothing.
+// Storage per object: one host_buffer table of 4-byte entries, one per 4 KiB page (per
+// 2 MiB page for hugetlb): 0 = nothing, zero_entry = the zero page, otherwise
+// frame - ram_first_frame + 1. The table starts zeroed. The bytes of the pages (page i of
+// the object at bytes + i * 4096, so a frame's contents never move) are one more
+// host_buffer, allocated only when somebody first asks for the bytes of one of its pages
+// (page_data(): a page handle, a device access, a CPU read or write): an object that is
+// only mapped and pinned for the IOMMU never has any. Until then every installed page
+// reads as zero by definition, so the allocation zeroes exactly the pages installed so far
+// (all of them once no mapping is left, since only orphans remain), and from then on
+// install() zeroes each page as it hands out its frame (unless the buffer is a fresh host
+// mapping, zero already). Untouched pages cost nothing, and neither do untouched objects:
+// under ASan a fuzz input used to allocate, poison and zero about 100 KiB of page bytes
+// that nothing ever read.
 //
 // Life cycle: an object counts its mappings and its live frames. unmap() of the last
 // mapping releases every frame (pinned ones become orphans and keep their bytes); the
@@ -42,6 +48,7 @@
 #include <vfiopin/types/page.hpp>
 #include <vfiopin/types/pfn.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -62,29 +69,33 @@ class memory_object {
   static constexpr std::uint64_t max_pages = std::uint64_t{1} << 31;
 
   /// An object of `pages` 4 KiB pages (a multiple of 512 for hugetlb), or nothing if the
-  /// host refuses the memory.
+  /// host refuses the memory for its table.
   [[nodiscard]] static std::optional<memory_object> create(object_kind kind, page_count pages) {
     VFIOPIN_ASSERT(pages.value() != 0 && pages.value() <= max_pages, "memory object size");
     VFIOPIN_ASSERT(kind != object_kind::hugetlb || pages.value() % physmem::huge_frames == 0,
                    "a hugetlb object holds whole huge pages");
     const std::uint64_t slots =
         kind == object_kind::hugetlb ? pages.value() / physmem::huge_frames : pages.value();
-    auto bytes = detail::host_buffer::allocate(pages.value() * page_bytes,
-                                               detail::host_buffer::contents::unspecified);
-    auto table = detail::host_buffer::allocate(slots * sizeof(std::uint32_t));
-    if (!bytes || !table) return std::nullopt;
-    return memory_object(kind, pages, slots, std::move(*bytes), std::move(*table));
+    auto table = detail::host_buffer::allocate(slots * sizeof(std::uint32_t),
+                                               detail::host_buffer::contents::zeroed,
+                                               alignof(std::uint32_t));
+    if (!table) return std::nullopt;
+    return memory_object(kind, pages, slots, std::move(*table));
   }
 
   [[nodiscard]] object_kind kind() const noexcept { return kind_; }
   [[nodiscard]] page_count pages() const noexcept { return pages_; }
   [[nodiscard]] std::uint64_t slots() const noexcept { return slots_; }
-  /// The bytes of page `index`.
+  /// The bytes of page `index`, allocated with those of every other page at the first
+  /// call (see the header comment); nullptr if the host refuses that memory. The address
+  /// never changes afterwards. Logically const: the bytes an object reads were zero before.
   [[nodiscard]] std::byte* page_data(std::uint64_t index) const noexcept {
     VFIOPIN_ASSERT(index < pages_.value(), "page index outside the object");
+    if (bytes_.data() == nullptr && !allocate_bytes()) return nullptr;
     return bytes_.data() + index * page_bytes;
   }
-  /// The page bytes were zero when allocated (a fresh host mapping).
+  /// Whether page bytes exist, and whether install() must zero a page it hands out.
+  [[nodiscard]] bool has_bytes() const noexcept { return bytes_.data() != nullptr; }
   [[nodiscard]] bool bytes_zeroed() const noexcept { return bytes_.zeroed(); }
   /// The raw table entry of slot `s` (see the header comment).
   [[nodiscard]] std::uint32_t& entry(std::uint64_t s) const noexcept {
@@ -97,15 +108,35 @@ class memory_object {
 
  private:
   memory_object(object_kind kind, page_count pages, std::uint64_t slots,
-                detail::host_buffer bytes, detail::host_buffer table) noexcept
-      : kind_(kind), pages_(pages), slots_(slots), bytes_(std::move(bytes)),
-        table_(std::move(table)) {}
+                detail::host_buffer table) noexcept
+      : kind_(kind), pages_(pages), slots_(slots), table_(std::move(table)) {}
+
+  /// The first page_data(): the bytes of every page, with the installed ones zeroed.
+  bool allocate_bytes() const noexcept {
+    auto bytes = detail::host_buffer::allocate(pages_.value() * page_bytes,
+                                               detail::host_buffer::contents::unspecified);
+    if (!bytes) return false;
+    if (!bytes->zeroed()) {
+      const std::uint64_t per_slot = kind_ == object_kind::hugetlb ? physmem::huge_frames : 1;
+      if (mappings == 0) {  // only orphans are left, and their table entries are gone
+        std::memset(bytes->data(), 0, bytes->size());
+      } else {
+        for (std::uint64_t s = 0; s < slots_; ++s) {
+          const std::uint32_t e = entry(s);
+          if (e != 0 && e != std::numeric_limits<std::uint32_t>::max())  // a frame, not zero
+            std::memset(bytes->data() + s * per_slot * page_bytes, 0, per_slot * page_bytes);
+        }
+      }
+    }
+    bytes_ = std::move(*bytes);
+    return true;
+  }
 
   object_kind kind_;
   page_count pages_;
   std::uint64_t slots_;
-  detail::host_buffer bytes_;
   detail::host_buffer table_;
+  mutable detail::host_buffer bytes_;  ///< empty until the first page_data()
 };
 
 /// Every memory object of a process, the fault handler and the object life cycle.
@@ -126,7 +157,8 @@ class memory_objects {
     } else {
       VFIOPIN_ASSERT(slots_.size() < std::numeric_limits<std::uint32_t>::max(), "object ids");
       id = static_cast<std::uint32_t>(slots_.size());
-      free_.reserve(slots_.size() + 1);      // room for every id: destroy never allocates
+      if (free_.capacity() < slots_.size() + 1)  // room for every id: destroy never allocates
+        free_.reserve(std::max<std::size_t>(2 * free_.capacity(), 8));
       slots_.emplace_back(std::move(*obj));  // may throw: nothing observable changed
     }
     return id;
@@ -228,7 +260,8 @@ class memory_objects {
     return pfn();
   }
 
-  /// The bytes of a live RAM frame's page.
+  /// The bytes of a live RAM frame's page (the first ask allocates the object's: nullptr
+  /// if the host refuses them).
   [[nodiscard]] std::byte* bytes_of(physmem::owner who) const noexcept {
     return at(who.object).page_data(who.index);
   }
@@ -246,8 +279,9 @@ class memory_objects {
                      std::uint32_t index, bool huge) {
     const physmem::owner who{id, index};
     const pfn f = huge ? pm.allocate_huge(who) : pm.allocate(who);
-    // A slot is installed once per object life (0 only before): its bytes are fresh.
-    if (!o.bytes_zeroed())
+    // A slot is installed once per object life (0 only before): its bytes, if the object
+    // has any yet, are fresh.
+    if (o.has_bytes() && !o.bytes_zeroed())
       std::memset(o.page_data(index), 0, (huge ? physmem::huge_frames : 1) * page_bytes);
     o.live_frames += huge ? physmem::huge_frames : 1;
     e = encode(f);

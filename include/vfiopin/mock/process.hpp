@@ -274,8 +274,11 @@ class process {
 
   /// The checked pfn_to_page(): not_page_backed for frames without a struct page.
   [[nodiscard]] result<page_handle> page_of(pfn f) noexcept {
+    if (physmem::is_mmio(f)) return fail(errc::not_page_backed);
     std::byte* bytes = page_bytes_of(f);
-    if (bytes == nullptr || physmem::is_mmio(f)) return fail(errc::not_page_backed);
+    if (bytes == nullptr) {  // no struct page, or the host refused the object's bytes
+      return fail(pm_.owner_of(f) ? errc::out_of_memory : errc::not_page_backed);
+    }
     return page_handle(page_handle::issue_tag{}, this, f.value(), bytes, page_frame(f.value()));
   }
 
@@ -365,7 +368,8 @@ class process {
   /// No pin outstanding, on RAM or the zero page (so no orphaned frame either).
   [[nodiscard]] bool quiescent() const noexcept { return pm_.total_pins() == 0; }
   [[nodiscard]] bool zero_page_intact() const noexcept { return pm_.zero_page_intact(); }
-  /// The bytes a device reaches at frame f (RAM, zero page, BAR MMIO), or an empty span.
+  /// The bytes a device reaches at frame f (RAM, zero page, BAR MMIO), or an empty span
+  /// (no such frame, or the host refused the memory of its object's bytes).
   /// A device must never write the zero page; zero_page_intact() checks.
   [[nodiscard]] std::span<std::byte> frame_bytes(pfn f) const noexcept {
     std::byte* p = page_bytes_of(f);
@@ -408,7 +412,8 @@ class process {
     return *start;
   }
 
-  /// The bytes of frame f's page: live RAM, the zero page, or a BAR page.
+  /// The bytes of frame f's page: live RAM (nullptr if the host refuses its object's
+  /// bytes), the zero page, or a BAR page; nullptr for anything else.
   [[nodiscard]] std::byte* page_bytes_of(pfn f) const noexcept {
     if (physmem::is_zero(f)) return pm_.zero_page();
     if (physmem::is_mmio(f)) {
@@ -443,6 +448,9 @@ class process {
       }
     } catch (const std::bad_alloc&) {
       return fail(errc::out_of_memory);
+    }
+    for (const pfn f : frames) {  // the object's bytes, allocated before any copy
+      if (page_bytes_of(f) == nullptr) return fail(errc::out_of_memory);
     }
     std::size_t done = 0;
     for (const pfn f : frames) {
