@@ -67,10 +67,15 @@ class iommu_domain {
   static constexpr std::uint64_t frame_mask = (std::uint64_t{1} << 56) - 1;
 
  public:
-  iommu_domain(std::uint32_t class_id, const domain_class& cfg) : class_id_(class_id), cfg_(cfg) {}
+  /// A domain of class `cfg`, which it refers to and which must outlive it (the container's
+  /// geometry, fixed when the container is made: no copy of the reserved regions per
+  /// attach).
+  iommu_domain(std::uint32_t class_id, const domain_class& cfg) noexcept
+      : class_id_(class_id), cfg_(&cfg) {}
+  iommu_domain(std::uint32_t, domain_class&&) = delete;
 
   [[nodiscard]] std::uint32_t class_id() const noexcept { return class_id_; }
-  [[nodiscard]] const domain_class& config() const noexcept { return cfg_; }
+  [[nodiscard]] const domain_class& config() const noexcept { return *cfg_; }
   [[nodiscard]] bool empty() const noexcept { return table_.empty(); }
   [[nodiscard]] std::size_t extent_count() const noexcept { return table_.size(); }
   [[nodiscard]] const std::vector<std::string>& violations() const noexcept { return violations_; }
@@ -84,7 +89,7 @@ class iommu_domain {
     VFIOPIN_ASSERT(pages > 0 && frame <= frame_mask, "iommu_domain::map: bad run");
     const std::uint64_t last = iova + (pages * page_bytes - 1);
     if (fi != nullptr && fi->fail_here()) return fail(errc::out_of_memory);
-    if (iova < cfg_.aperture.first().value() || last > cfg_.aperture.last().value())
+    if (iova < cfg_->aperture.first().value() || last > cfg_->aperture.last().value())
       return fail(errc::bad_address);
     if (overlaps(iova, last)) {
       violations_.push_back("map over an existing translation at iova " + std::to_string(iova));
@@ -194,7 +199,7 @@ class iommu_domain {
   }
 
   std::uint32_t class_id_;
-  domain_class cfg_;
+  const domain_class* cfg_;
   ordered_index<extent, 64> table_;
   std::vector<std::string> violations_;
 };

@@ -39,6 +39,7 @@
 #include <vfiopin/mock/type1_core.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -87,10 +88,18 @@ inline void aper_resize(std::vector<iova_range>& list, std::uint64_t start, std:
   list.erase(list.begin() + static_cast<std::ptrdiff_t>(w), list.end());
 }
 
-/// vfio_iommu_resv_exclude: false if nothing is left. One scratch list per thread keeps
-/// its capacity (attach and detach run it for every domain, after every fuzzer step).
+/// Scratch IOVA lists, one set per thread, that keep their capacity from call to call:
+/// attach and detach work on copies of the IOVA list (vfio_iommu_iova_get_copy) and the
+/// reserved regions, and the fuzzers run them after nearly every step. 0: the working copy
+/// of attach and detach, 1: the reserved regions of detach, 2: resv_exclude's output.
+inline std::vector<iova_range>& iova_scratch(std::size_t which) {
+  thread_local std::array<std::vector<iova_range>, 3> lists;
+  return lists[which];
+}
+
+/// vfio_iommu_resv_exclude: false if nothing is left.
 inline bool resv_exclude(std::vector<iova_range>& list, const std::vector<iova_range>& resv) {
-  thread_local std::vector<iova_range> out;
+  std::vector<iova_range>& out = iova_scratch(2);
   for (const auto& r : resv) {
     const std::uint64_t start = r.first().value();
     const std::uint64_t end = r.last().value();
@@ -225,14 +234,13 @@ bool aper_conflict(const type1_state<Memory>& s, std::uint64_t start, std::uint6
   return false;
 }
 
-/// Reserved regions of every group of a class-c domain.
+/// Reserved regions of every group of every domain, into out.
 template <class Memory>
-std::vector<iova_range> resv_of_domains(const type1_state<Memory>& s) {
-  std::vector<iova_range> out;
+void resv_of_domains(const type1_state<Memory>& s, std::vector<iova_range>& out) {
+  out.clear();
   for (const auto& dom : s.domains)
     for (std::size_t i = 0; i < dom->groups.size(); ++i)
       out.insert(out.end(), dom->config().reserved.begin(), dom->config().reserved.end());
-  return out;
 }
 
 /// vfio_iommu_type1_attach_group for a real group.
@@ -252,14 +260,16 @@ result<void> attach_real(type1_state<Memory>& s, group_id g) {
     if (s.find_dma(r.first().value(), r.last().value() - r.first().value() + 1))
       return fail(errc::invalid_argument);
   if (s.fail_step()) return fail(errc::out_of_memory);  // vfio_iommu_iova_get_copy
-  std::vector<iova_range> copy = s.iova_list;
+  std::vector<iova_range>& copy = iova_scratch(0);
+  copy.assign(s.iova_list.begin(), s.iova_list.end());
   aper_resize(copy, ap_start, ap_end);
   if (!resv_exclude(copy, cfg.reserved)) return fail(errc::invalid_argument);
   if (!cfg.isolated_msi) return fail(errc::not_permitted);
+  s.iova_list.reserve(copy.size());  // may throw: nothing changed yet; the commit cannot
   for (auto& dom : s.domains) {
     if (dom->class_id() == cls) {
       dom->groups.push_back(group_state{g, false});
-      s.iova_list = std::move(copy);
+      s.iova_list.assign(copy.begin(), copy.end());
       ++s.num_non_pinned_groups;
       return {};
     }
@@ -269,7 +279,7 @@ result<void> attach_real(type1_state<Memory>& s, group_id g) {
   if (auto r = replay(s, *dom); !r) return r;
   s.domains.insert(s.domains.begin(), std::move(dom));
   s.update_pgsize_bitmap();
-  s.iova_list = std::move(copy);
+  s.iova_list.assign(copy.begin(), copy.end());
   ++s.num_non_pinned_groups;
   return {};
 }
@@ -311,12 +321,13 @@ void drop_unscoped_group(type1_state<Memory>& s) {
 /// vfio_iommu_type1_detach_group for a real group; false if g is not attached as one.
 template <class Memory>
 bool detach_real(type1_state<Memory>& s, group_id g) {
-  std::vector<iova_range> copy = s.iova_list;
   for (std::size_t i = 0; i < s.domains.size(); ++i) {
     iommu_domain& dom = *s.domains[i];
     auto it = std::find_if(dom.groups.begin(), dom.groups.end(),
                            [&](const group_state& gs) { return gs.id == g; });
     if (it == dom.groups.end()) continue;
+    std::vector<iova_range>& copy = iova_scratch(0);
+    copy.assign(s.iova_list.begin(), s.iova_list.end());
     const bool unscoped = !it->pinned_page_dirty_scope;
     dom.groups.erase(it);
     if (dom.groups.empty()) {
@@ -344,9 +355,11 @@ bool detach_real(type1_state<Memory>& s, group_id g) {
     if (!copy.empty()) {  // vfio_iommu_resv_refresh
       const std::uint64_t start = copy.front().first().value();
       const std::uint64_t end = copy.back().last().value();
-      std::vector<iova_range> fresh;
-      aper_resize(fresh, start, end);
-      if (resv_exclude(fresh, resv_of_domains(s))) s.iova_list = std::move(fresh);
+      copy.clear();  // the fresh list, in the same scratch
+      aper_resize(copy, start, end);
+      std::vector<iova_range>& resv = iova_scratch(1);
+      resv_of_domains(s, resv);
+      if (resv_exclude(copy, resv)) s.iova_list.assign(copy.begin(), copy.end());
     }
     if (unscoped) drop_unscoped_group(s);
     return true;

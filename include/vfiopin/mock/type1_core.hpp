@@ -109,7 +109,7 @@ struct type1_state : dma_tree {
   Memory* mem;
   iommu_type type;
   kernel_profile profile;
-  geometry geo;
+  const geometry geo;  ///< fixed for the container's life: domains refer to its classes
   std::uint32_t entry_limit_param;  ///< the module parameter now
   fault_injector* fi = nullptr;
 
