@@ -111,10 +111,37 @@ struct trace_entry {
   int err;
 };
 
+/// An mmap'ed region as the harness sees it.
+struct region {
+  std::uint64_t start;
+  std::uint64_t size;
+  mk::region_kind kind;
+};
+
+/// The vectors a world fills as it runs, kept from input to input (one set per thread)
+/// so that no input grows them from nothing: at thousands of inputs a second, their
+/// reallocations were a tenth of the harness's allocations.
+struct world_buffers {
+  std::vector<region> regions;
+  std::vector<ops::extent> maps;
+  std::vector<ops::extent> spans;
+  std::vector<trace_entry> trace;
+
+  /// This thread's set, emptied for a new world (one world at a time per thread).
+  static world_buffers& fresh() {
+    thread_local world_buffers b;
+    b.regions.clear();
+    b.maps.clear();
+    b.spans.clear();
+    b.trace.clear();
+    return b;
+  }
+};
+
 class world {
  public:
   explicit world(const ops::run_config& cfg)
-      : profile_(profiles[cfg.profile % profiles.size()]) {
+      : profile_(profiles[cfg.profile % profiles.size()]), buffers_(world_buffers::fresh()) {
     const iommu_type type = cfg.type == 0   ? iommu_type::type1v2
                             : cfg.type == 1 ? iommu_type::type1
                                             : static_cast<iommu_type>(2);
@@ -198,12 +225,6 @@ class world {
   }
 
  private:
-  struct region {
-    std::uint64_t start;
-    std::uint64_t size;
-    mk::region_kind kind;
-  };
-
   void refresh_spans() {
     spans_.clear();
     for (const auto& r : regions_) spans_.push_back({r.start, r.start + r.size - 1});
@@ -397,7 +418,7 @@ class world {
         if (r) {
           if (c == nullptr) fail("pin_pages succeeded for an unknown device");
           for (std::uint64_t i = 0; i < n; ++i)
-            if (out[i].empty()) fail("pin_pages succeeded without a handle for page " + std::to_string(i));
+            if (out[i].empty()) fail_with("pin_pages succeeded without a handle for page ", i);
           c->pinned(at, n);
           straddle_seen_ |= straddles(at, n);
         }
@@ -465,7 +486,7 @@ class world {
       unreached_steps_ = steps;
       return;
     }
-    if (trace_.back().err == 0) fail("an operation whose step " + std::to_string(n) + " failed succeeded");
+    if (trace_.back().err == 0) fail_with("an operation whose step ", n, " failed succeeded");
     if (o.kind == ops::op_kind::unmap_dirty) return;  // the kernel's own partial case
     if (regions_.size() != regions) fail("a failed mmap added a region");
     std::string after = t_->state_dump();
@@ -524,13 +545,24 @@ class world {
       fuzz::note_state(summary, static_cast<unsigned>(o->kind), trace_.back().err != 0,
                        armed_step, devices_.size(), pins);
     }
-    if (v.empty()) return;
+    if (!v.empty()) fail_invariants(v);
+  }
+
+  // The failure paths are out of line and take no std::string from their callers: a
+  // std::string temporary in exec() or check_now() would give their frames ASan redzones
+  // and a fake stack frame on every call, not only when something fails.
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_invariants(const std::vector<std::string>& v) {
     std::string all = "invariants after step " + std::to_string(step_) + ":";
     for (const auto& line : v) all += "\n  " + line;
     fail(all);
   }
-
-  [[noreturn]] void fail(const std::string& what) {
+  /// fail(what + n in decimal + rest).
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_with(const char* what, std::uint64_t n,
+                                                        const char* rest = "") {
+    fail(std::string(what) + std::to_string(n) + rest);
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] void fail(const char* what) { fail(std::string(what)); }
+  [[noreturn, gnu::cold, gnu::noinline]] void fail(const std::string& what) {
     if (auto* v = fuzz::ops_vfs::active()) v->finish(what), std::_Exit(0);  // to-vfs: no trap
     print_trace(true);
     die(what);
@@ -542,10 +574,11 @@ class world {
   mk::process proc_;
   std::unique_ptr<mk::type1<>> t_;
   std::vector<std::unique_ptr<consumer>> devices_;
-  std::vector<region> regions_;
-  std::vector<ops::extent> maps_;
-  std::vector<ops::extent> spans_;
-  std::vector<trace_entry> trace_;
+  world_buffers& buffers_;
+  std::vector<region>& regions_ = buffers_.regions;
+  std::vector<ops::extent>& maps_ = buffers_.maps;
+  std::vector<ops::extent>& spans_ = buffers_.spans;
+  std::vector<trace_entry>& trace_ = buffers_.trace;
   std::size_t step_ = 0;
   bool stubborn_seen_ = false;
   bool straddle_seen_ = false;  // see straddles()
