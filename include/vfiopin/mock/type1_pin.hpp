@@ -15,7 +15,8 @@
 //     c. an existing record with key iova_k: refcount + 1, same page, no GUP, no charge
 //     d. vfio_pin_page_external: GUP one page of dma->vaddr + (iova_k - dma->iova) with the
 //        DMA's prot (not the caller's); GUP errors (-EFAULT); if do_accounting and the page
-//        is not rsvd, charge 1 (-ENOMEM over the limit, the page is put)
+//        is not rsvd, charge 1 (-ENOMEM over the limit, the page is put; it stays faulted
+//        in, the pages after it are never touched)
 //     e. 6.4+: a pfn without struct page (PFNMAP) -EINVAL. 6.0-6.3 insert the record and
 //        return pfn_to_page() garbage: the model finishes the call and, if nothing else
 //        failed, fails it with errc::bogus_page after undoing everything (no handle ever
@@ -89,6 +90,30 @@ bool unpin_walk(type1_state<Memory>& s, std::uint64_t iova0, std::uint64_t npage
 }
 
 /// The pin call after the front-end checks, under the lock.
+/// vfio_pin_page_external GUPs and charges one page at a time, so over RLIMIT_MEMLOCK the
+/// page whose charge fails is the last one faulted in: the pages after it are never
+/// touched (an untouched anon page stays the zero page for a later read pin). Of the next
+/// n pages of dma d, how many the kernel faults in: n if every charge fits (the per-page
+/// test of __account_locked_vm, never failing with lock_cap), else the pages that fit and
+/// the first that does not.
+template <class Memory>
+std::uint64_t pages_to_first_charge_failure(const type1_state<Memory>& s, const dma_record& d,
+                                            std::uint64_t n) {
+  if (d.lock_cap()) return n;
+  if constexpr (requires { s.mem->over_memlock_each(page_count{}); }) {
+    const auto over = [&](std::uint64_t m) { return s.mem->over_memlock_each(page_count(m)); };
+    if (!over(n)) return n;
+    std::uint64_t fits = 0, fails = n;  // over(0) is false, over(n) true; over is monotone
+    while (fails - fits > 1) {
+      const std::uint64_t mid = fits + (fails - fits) / 2;
+      (over(mid) ? fails : fits) = mid;
+    }
+    return fails;
+  } else {
+    return n;  // a memory without a limit to consult
+  }
+}
+
 template <class Memory>
 result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64_t iova0,
                     std::uint64_t npage, prot want, std::span<page_handle> out) {
@@ -136,7 +161,9 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
       continue;
     }
     std::uint64_t n = pr ? pr->gap_pages(iova_k, span) : span;
-    // vfio_pin_page_external over a stretch without records: GUP run by run.
+    // vfio_pin_page_external over a stretch without records: GUP run by run, and no
+    // further than the page whose charge fails.
+    if (do_accounting) n = pages_to_first_charge_failure(s, d, n);
     const std::uint64_t va = d.vaddr() + (iova_k - first);  // wraps if iova_k < first
     auto run = s.gup(va & ~(page_bytes - 1), n, d.access());
     if (!run) { err = run.error(); break; }
@@ -147,7 +174,10 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
       break;
     }
     if (do_accounting && run->kind == frame_kind::page) {
-      if (auto a = s.lock_acct(d, static_cast<std::int64_t>(n)); !a) {
+      // Charged page by page in the kernel: the per-page test, then the charge.
+      auto a = s.over_memlock(d, iova_k, n) ? result<void>(fail(errc::out_of_memory))
+                                            : s.lock_acct(d, static_cast<std::int64_t>(n));
+      if (!a) {
         s.put_run(*run, d.access());
         err = a.error();
         break;
