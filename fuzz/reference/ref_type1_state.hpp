@@ -380,7 +380,11 @@ class state {
       const std::int64_t unlocked = release_iommu(d, false);
       const auto locked = static_cast<std::int64_t>(
           std::count_if(d.recs.begin(), d.recs.end(), [](const auto& e) { return charged(e.second.f); }));
-      mem->charge(locked - unlocked);
+      // vfio_lock_acct(dma, locked - unlocked, true): over the limit __account_locked_vm
+      // is ENOMEM and charges nothing, which vfio_iommu_unmap_unpin_reaccount ignores.
+      const std::int64_t delta = locked - unlocked;
+      if (delta > 0 && mem->over(0, static_cast<std::uint64_t>(delta), d.lock_cap)) continue;
+      mem->charge(delta);
     }
   }
   void release() {

@@ -20,7 +20,9 @@
 //      domains); reserved and MMIO frames hold none; the totals match exactly
 //   14 accounting: Σ dma.locked_vm + residual == what the model charged the process, and
 //      per dma: mapped -> non-rsvd mapped pages, unmapped -> non-rsvd records (dmas whose
-//      records have unaligned keys are exempt: the kernel's counting then differs, H1b)
+//      records have unaligned keys are exempt: the kernel's counting then differs, H1b; so
+//      are dmas whose reaccounting charge failed over RLIMIT_MEMLOCK, which the kernel
+//      ignores)
 //   16 every iommu_mapped dma is translated page for page identically in every domain,
 //      with the dma's prot; no domain translates anything else; no START/LAST violation
 //   17 every page-table extent has one frame kind (by construction; checked)
