@@ -89,7 +89,6 @@ bool unpin_walk(type1_state<Memory>& s, std::uint64_t iova0, std::uint64_t npage
   return true;
 }
 
-/// The pin call after the front-end checks, under the lock.
 /// vfio_pin_page_external GUPs and charges one page at a time, so over RLIMIT_MEMLOCK the
 /// page whose charge fails is the last one faulted in: the pages after it are never
 /// touched (an untouched anon page stays the zero page for a later read pin). Of the next
@@ -114,6 +113,7 @@ std::uint64_t pages_to_first_charge_failure(const type1_state<Memory>& s, const 
   }
 }
 
+/// The pin call after the front-end checks, under the lock.
 template <class Memory>
 result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64_t iova0,
                     std::uint64_t npage, prot want, std::span<page_handle> out) {
