@@ -11,6 +11,11 @@
 #      (user + sys) from getrusage of the fuzzer (GNU time). exec/CPU-s is the figure
 #      that survives a loaded machine; wall exec/s is what libFuzzer prints and is shown
 #      for reference. The ratio column is exec/CPU-s over fuzz_interval's in the same run.
+#      "past seeds" leaves out libFuzzer's first execution of the starting corpus (its
+#      INITED phase, with the corpus read and every seed's features recorded), which a
+#      short run from a large corpus is mostly made of: a second run, -runs=1 from a copy
+#      of the same starting corpus, measures that phase alone (its executions and CPU
+#      time), and the column is (executions - those) / (CPU time - that).
 #      With --warmup S, each target first fuzzes S seconds from its committed corpus
 #      into the scratch corpus (not measured), and the measured runs start from that
 #      grown corpus: the speed of a campaign past its first minutes, when few inputs are
@@ -74,8 +79,8 @@ fi
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-printf '| target | execs | CPU s | exec/CPU-s | wall exec/s | vs interval | instructions/input |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| target | execs | CPU s | exec/CPU-s | past seeds | wall exec/s | vs interval | instructions/input |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 base=""
 for t in "${targets[@]}"; do
   exe=build/fuzz/fuzz/fuzz_$t
@@ -89,6 +94,7 @@ for t in "${targets[@]}"; do
     taskset -c "$cpu" "$exe" -max_total_time="$warmup" -seed=2 -timeout=1 -rss_limit_mb=2048 \
       "${dict[@]}" "$scratch/c" >"$scratch/warm.log" 2>&1 || true
   fi
+  rm -rf "$scratch/c0" && cp -r "$scratch/c" "$scratch/c0"
   /usr/bin/time -f '%U %S' -o "$scratch/time" taskset -c "$cpu" "$exe" -runs="$runs" -seed=1 \
     -timeout=1 -rss_limit_mb=2048 "${dict[@]}" "$scratch/c" >"$scratch/log" 2>&1 || true
   done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$scratch/log" | tail -n 1 || true)
@@ -98,6 +104,12 @@ for t in "${targets[@]}"; do
   read -r u s <"$scratch/time"
   cpu_s=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
   rate=$(awk -v n="$execs" -v c="$cpu_s" 'BEGIN { printf "%.0f", (c > 0 ? n / c : 0) }')
+  /usr/bin/time -f '%U %S' -o "$scratch/time0" taskset -c "$cpu" "$exe" -runs=1 -seed=1 \
+    -timeout=1 -rss_limit_mb=2048 "${dict[@]}" "$scratch/c0" >"$scratch/log0" 2>&1 || true
+  seeds=$(grep -E '^#[0-9]+[[:space:]]+INITED' "$scratch/log0" | sed -E 's/^#([0-9]+).*/\1/' | tail -n 1)
+  read -r u0 s0 <"$scratch/time0"
+  past=$(awk -v n="$execs" -v k="${seeds:-0}" -v c="$cpu_s" -v u="$u0" -v s="$s0" \
+    'BEGIN { d = c - (u + s); printf "%.0f", (d > 0 && n > k ? (n - k) / d : 0) }')
   [[ -n $base ]] || base=$rate
   ratio=$(awk -v r="$rate" -v b="$base" 'BEGIN { printf "%.3f", (b > 0 ? r / b : 0) }')
   ins="-"
@@ -108,7 +120,7 @@ for t in "${targets[@]}"; do
     total=$(callgrind_annotate "$scratch/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
     ins=$(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.0f", (n > 0 ? t / n : 0) }')
   fi
-  printf '| fuzz_%s | %s | %s | %s | %s | %s | %s |\n' "$t" "$execs" "$cpu_s" "$rate" "$wall" "$ratio" "$ins"
+  printf '| fuzz_%s | %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$execs" "$cpu_s" "$rate" "$past" "$wall" "$ratio" "$ins"
 done
 printf '\n%s; %s CPUs, load average %s; runs=%s, pinned to CPU %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
   "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$runs" "$cpu"
