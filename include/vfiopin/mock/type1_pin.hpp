@@ -89,12 +89,14 @@ bool unpin_walk(type1_state<Memory>& s, std::uint64_t iova0, std::uint64_t npage
   return true;
 }
 
-/// vfio_pin_page_external GUPs and charges one page at a time, so over RLIMIT_MEMLOCK the
-/// page whose charge fails is the last one faulted in: the pages after it are never
-/// touched (an untouched anon page stays the zero page for a later read pin). Of the next
-/// n pages of dma d, how many the kernel faults in: n if every charge fits (the per-page
-/// test of __account_locked_vm, never failing with lock_cap), else the pages that fit and
-/// the first that does not.
+/// vfio_iommu_type1_pin_pages GUPs, charges, records and (while tracking) marks dirty one
+/// page at a time, so over RLIMIT_MEMLOCK the pages before the one whose charge fails are
+/// pinned, recorded and marked (their dirty bits outlive the unwind), that page is the
+/// last one faulted in, and the pages after it are never touched (an untouched anon page
+/// stays the zero page for a later read pin). Of the next n pages of dma d, how many to
+/// pin as one stretch: n if every charge fits (the per-page test of __account_locked_vm,
+/// never failing with lock_cap), else the pages that fit, or, when none does, the one
+/// whose charge fails.
 template <class Memory>
 std::uint64_t pages_to_first_charge_failure(const type1_state<Memory>& s, const dma_record& d,
                                             std::uint64_t n) {
@@ -107,7 +109,7 @@ std::uint64_t pages_to_first_charge_failure(const type1_state<Memory>& s, const 
       const std::uint64_t mid = fits + (fails - fits) / 2;
       (over(mid) ? fails : fits) = mid;
     }
-    return fails;
+    return fits != 0 ? fits : fails;
   } else {
     return n;  // a memory without a limit to consult
   }
@@ -161,8 +163,8 @@ result<void> do_pin(type1_state<Memory>& s, const device_entry& dev, std::uint64
       continue;
     }
     std::uint64_t n = pr ? pr->gap_pages(iova_k, span) : span;
-    // vfio_pin_page_external over a stretch without records: GUP run by run, and no
-    // further than the page whose charge fails.
+    // vfio_pin_page_external over a stretch without records: GUP run by run; over the
+    // limit, the pages that fit first, then the one whose charge fails.
     if (do_accounting) n = pages_to_first_charge_failure(s, d, n);
     const std::uint64_t va = d.vaddr() + (iova_k - first);  // wraps if iova_k < first
     auto run = s.gup(va & ~(page_bytes - 1), n, d.access());
